@@ -1,0 +1,1 @@
+"""The `fusionserve` command: one entry point over training, export, verify, serve and bench."""
