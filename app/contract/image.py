@@ -117,6 +117,6 @@ def image_to_array(
     if img.mode != "RGB":
         img = _to_rgb(img)
     resized = img.resize((size, size), Image.Resampling.BILINEAR)
-    arr = np.asarray(resized, dtype=np.float32) * np.float32(1.0 / 255.0)
-    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    scaled = np.asarray(resized, dtype=np.float32) * np.float32(1.0 / 255.0)
+    normalised = (scaled - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
