@@ -1,0 +1,1 @@
+"""Torch side of fusionserve: model definitions, data, training, distillation, export."""

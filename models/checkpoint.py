@@ -1,0 +1,138 @@
+"""Checkpoints: our self-describing format, and strict loading of research plain state_dicts.
+
+Our file (torch.save of a plain dict, loadable with ``weights_only=True``):
+``{"format": 1, "state_dict", "model_config", "task_set", "role", "tokenizer_json",
+"max_text_length", "labels", "training_config", "metrics", ...}``. Research ``.pth`` files are a
+bare state_dict without any config, so they need the ModelConfig from the run's results.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from models.config import ModelConfig
+from models.multitask import MultiTaskModel
+
+CHECKPOINT_FORMAT = 1
+EXTRA_KEYS = (
+    "task_set",
+    "role",
+    "tokenizer_json",
+    "max_text_length",
+    "labels",
+    "training_config",
+    "metrics",
+)
+_RESERVED = ("format", "state_dict", "model_config")
+# Non-persistent HF buffers that older transformers versions saved into state_dicts.
+_TOLERATED_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
+_SHAPE_HINTS = {
+    "head_modality.head.1.weight": "task-1 class count (dim 0)",
+    "head_location.head.1.weight": "task-2 class count (dim 0)",
+    "proj_vis.weight": "vision feature dim (dim 1) / fusion_dim (dim 0)",
+    "proj_txt.weight": "text feature dim (dim 1) / fusion_dim (dim 0)",
+    "text.embeddings.word_embeddings.weight": "text vocab size (dim 0)",
+}
+
+
+class CheckpointMismatchError(ValueError):
+    """The state_dict does not fit the model built from the config (keys or shapes)."""
+
+
+def _tolerated(key: str) -> bool:
+    return key.endswith(_TOLERATED_BUFFER_SUFFIXES)
+
+
+def _listing(keys: list[str], limit: int = 10) -> str:
+    more = f" … (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
+    """Strictly load `state_dict` into `model`, tolerating only the HF embedding index buffers
+    (``text.embeddings.position_ids`` / ``token_type_ids``) that differ across transformers
+    versions. Any other missing/unexpected key or shape difference raises
+    CheckpointMismatchError naming the keys (and what a shape usually means)."""
+    own = model.state_dict()
+    sd = {k: v for k, v in state_dict.items() if not (_tolerated(k) and k not in own)}
+    for key, value in own.items():
+        if _tolerated(key) and key not in sd:
+            sd[key] = value
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_listing(unexpected)}")
+    for key in sorted(set(own) & set(sd)):
+        if tuple(sd[key].shape) != tuple(own[key].shape):
+            hint = _SHAPE_HINTS.get(key)
+            problems.append(
+                f"shape mismatch for {key}: checkpoint {tuple(sd[key].shape)} vs model "
+                f"{tuple(own[key].shape)}" + (f" ({hint})" if hint else "")
+            )
+    if problems:
+        raise CheckpointMismatchError(
+            "checkpoint does not match the model config: " + "; ".join(problems)
+        )
+    model.load_state_dict(sd, strict=True)
+
+
+def save_checkpoint(
+    path: str | Path, model: MultiTaskModel, cfg: ModelConfig, extra: Mapping[str, Any]
+) -> None:
+    """Write our checkpoint format; `extra` carries EXTRA_KEYS (any others are kept too)."""
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash:
+        raise ValueError(f"extra may not contain reserved keys {clash}")
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": cfg.to_dict(),
+        **dict(extra),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[MultiTaskModel, ModelConfig, dict[str, Any]]:
+    """Load our format → (model in eval mode, its config, the extra fields)."""
+    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or "model_config" not in payload:
+        raise ValueError(
+            f"{path} is not a fusionserve checkpoint (no model_config); a research plain "
+            "state_dict needs load_research_checkpoint(path, cfg)"
+        )
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format {payload.get('format')!r}")
+    cfg = ModelConfig.from_dict(payload["model_config"])
+    model = MultiTaskModel(cfg)
+    load_state_dict_compat(model, payload["state_dict"])
+    model.eval()
+    extra = {k: v for k, v in payload.items() if k not in _RESERVED}
+    return model, cfg, extra
+
+
+def load_research_checkpoint(
+    path: str | Path, cfg: ModelConfig, map_location: str | torch.device = "cpu"
+) -> MultiTaskModel:
+    """Load a research ``teacher_*.pth`` / ``student_*.pth`` (bare fp32 state_dict) into a
+    model built from `cfg` (taken from the run's results.json)."""
+    state_dict = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(state_dict, Mapping) or "state_dict" in state_dict:
+        raise ValueError(f"{path} is not a plain state_dict")
+    model = MultiTaskModel(cfg)
+    load_state_dict_compat(model, state_dict)
+    model.eval()
+    return model
