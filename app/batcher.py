@@ -1,0 +1,201 @@
+"""Dynamic batching for one model: a bounded queue, one loop, one inference thread.
+
+The loop, in words: wait for an item; wait until the batch is full (max_batch_size items) or
+the oldest item has waited max_delay (0 = take what is queued now); drop items whose caller
+left or whose deadline passed (504, never run); run the batch in the model's own thread so the
+event loop stays free; hand each output to its own caller. If a batched run raises, its items
+are retried one by one so a bad item fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from app.errors import DeadlineExceeded, InferenceFailed, ModelNotReady, QueueFull
+from app.hooks import ServingHooks
+
+logger = logging.getLogger("fusionserve.batcher")
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class BatchOutcome(Generic[Out]):
+    """One item's output and how its time was spent."""
+
+    output: Out
+    queue_s: float
+    inference_s: float
+    batch_size: int
+
+
+@dataclass
+class _Pending(Generic[In, Out]):
+    inputs: In
+    deadline: float  # time.monotonic()
+    future: asyncio.Future[BatchOutcome[Out]]
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+class DynamicBatcher(Generic[In, Out]):
+    """Collects items from many requests into batches for `run_batch` (a blocking function)."""
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[Sequence[In]], Sequence[Out]],
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        queue_size: int,
+        hooks: ServingHooks | None = None,
+    ) -> None:
+        self.name = name
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_s
+        self.queue_size = queue_size
+        self._run_batch = run_batch
+        self._hooks = hooks or ServingHooks()
+        self._queue: deque[_Pending[In, Out]] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done() and not self._stopping
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.name}")
+        self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop accepting items, finish the queued ones, then end the loop and its thread."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def submit(self, inputs: In, deadline: float) -> BatchOutcome[Out]:
+        """Queue one item and wait for its own output (raises the item's ServiceError)."""
+        if not self.running:
+            raise ModelNotReady(f"model {self.name} is not accepting requests")
+        if len(self._queue) >= self.queue_size:
+            self._hooks.item_rejected(self.name, "queue_full")
+            raise QueueFull(
+                f"model {self.name} has {len(self._queue)} items queued; retry later",
+                {"Retry-After": "1"},
+            )
+        if time.monotonic() >= deadline:
+            self._hooks.item_rejected(self.name, "deadline_exceeded")
+            raise DeadlineExceeded("the request deadline passed before inference")
+        future: asyncio.Future[BatchOutcome[Out]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(inputs, deadline, future))
+        self._hooks.queue_depth(self.name, len(self._queue))
+        self._wakeup.set()
+        return await future
+
+    async def _loop(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                return  # stopping and nothing left
+            try:
+                live = self._drop_dead(batch)
+                if live:
+                    await self._run(live)
+            except Exception:  # the loop must outlive any one batch
+                logger.exception("batcher %s: unexpected error; failing its batch", self.name)
+                for item in batch:
+                    self._fail(item, InferenceFailed("inference failed"))
+
+    async def _wait(self, timeout: float | None) -> None:
+        self._wakeup.clear()
+        if timeout is None:
+            await self._wakeup.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
+
+    async def _next_batch(self) -> list[_Pending[In, Out]]:
+        while not self._queue:
+            if self._stopping:
+                return []
+            await self._wait(None)
+        if self.max_delay_s > 0:
+            close_at = self._queue[0].enqueued + self.max_delay_s
+            while len(self._queue) < self.max_batch_size and not self._stopping:
+                remaining = close_at - time.monotonic()
+                if remaining <= 0:
+                    break
+                await self._wait(remaining)
+        size = min(len(self._queue), self.max_batch_size)
+        batch = [self._queue.popleft() for _ in range(size)]
+        self._hooks.queue_depth(self.name, len(self._queue))
+        return batch
+
+    def _drop_dead(self, batch: list[_Pending[In, Out]]) -> list[_Pending[In, Out]]:
+        """Skip items whose caller went away; answer expired ones 504 without running them."""
+        now = time.monotonic()
+        live = []
+        for item in batch:
+            if item.future.done():
+                continue
+            if now >= item.deadline:
+                self._hooks.item_rejected(self.name, "deadline_exceeded")
+                self._fail(item, DeadlineExceeded("the request deadline passed in the queue"))
+            else:
+                live.append(item)
+        return live
+
+    async def _run(self, batch: list[_Pending[In, Out]]) -> None:
+        loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        try:
+            outputs = await loop.run_in_executor(
+                self._executor, self._run_batch, [item.inputs for item in batch]
+            )
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"{len(outputs)} outputs for {len(batch)} items")
+        except Exception as exc:
+            elapsed = time.monotonic() - start
+            self._hooks.batch_done(self.name, len(batch), elapsed, False)
+            if len(batch) == 1:
+                logger.warning("batcher %s: item failed: %s", self.name, type(exc).__name__)
+                self._fail(batch[0], InferenceFailed("the model failed on this input"))
+                return
+            logger.warning("batcher %s: batch of %d failed; retrying singly", self.name, len(batch))
+            for item in batch:
+                if not item.future.done():
+                    await self._run([item])
+            return
+        elapsed = time.monotonic() - start
+        self._hooks.batch_done(self.name, len(batch), elapsed, True)
+        for item, output in zip(batch, outputs, strict=True):
+            if not item.future.done():
+                item.future.set_result(
+                    BatchOutcome(output, start - item.enqueued, elapsed, len(batch))
+                )
+
+    @staticmethod
+    def _fail(item: _Pending[In, Out], exc: Exception) -> None:
+        if not item.future.done():
+            item.future.set_exception(exc)

@@ -1,0 +1,46 @@
+"""Observation points of the serving path, as no-op methods.
+
+Metrics, tracing or audit layers subclass `ServingHooks` and pass it to `create_app`; the core
+calls these methods and never imports a metrics library. Every duration is in seconds. Hooks
+must be cheap and must not raise (they run on the event loop or the inference thread).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.postprocess import Prediction
+    from app.timing import PhaseTimings
+
+
+class ServingHooks:
+    """Override what you need; the defaults do nothing."""
+
+    def model_loaded(
+        self,
+        model: str,
+        *,
+        ready: bool,
+        load_s: float,
+        warmup_s: float,
+        version: str,
+        provider: str,
+        precision: str,
+    ) -> None:
+        """A bundle finished loading (ready or not)."""
+
+    def queue_depth(self, model: str, depth: int) -> None:
+        """Items waiting in a model's batch queue changed."""
+
+    def batch_done(self, model: str, size: int, inference_s: float, ok: bool) -> None:
+        """One graph run finished (size items; ok=False when the batched run raised)."""
+
+    def item_rejected(self, model: str, reason: str) -> None:
+        """An item was refused before inference: queue_full, deadline_exceeded, ..."""
+
+    def item_done(self, model: str, timings: PhaseTimings, prediction: Prediction) -> None:
+        """One item was answered successfully (called once per item, also in batches)."""
+
+    def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
+        """Sizes of one accepted item."""

@@ -1,0 +1,72 @@
+"""The transport-agnostic prediction handler: one item in, one prediction (or ServiceError) out.
+
+HTTP routes (and later other protocols, e.g. Open Inference Protocol v2) are thin shells over
+`InferenceService.predict`, so validation, batching and timings behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from app.errors import ModelNotReady, TextTooLong
+from app.hooks import ServingHooks
+from app.postprocess import Prediction, postprocess
+from app.preprocess import PreprocessPool, prepare
+from app.registry import ModelRegistry, ServedModel
+from app.settings import Settings
+from app.timing import PhaseTimings
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    model: ServedModel
+    prediction: Prediction
+    timings: PhaseTimings
+
+
+class InferenceService:
+    """Owns the registry and the preprocessing pool; answers one item at a time."""
+
+    def __init__(
+        self, settings: Settings, registry: ModelRegistry, hooks: ServingHooks | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.hooks = hooks or ServingHooks()
+        self.pool = PreprocessPool(settings.preprocess_workers, max_pending=settings.queue_size)
+
+    async def predict(
+        self,
+        image: bytes,
+        text: str,
+        model: str | None = None,
+        role: str | None = None,
+        timings: PhaseTimings | None = None,
+    ) -> PredictionResult:
+        timings = timings or PhaseTimings()
+        deadline = time.monotonic() + self.settings.request_timeout_s
+        if len(text) > self.settings.max_text_chars:
+            raise TextTooLong(
+                f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}"
+            )
+        served = self.registry.resolve(model, role)
+        assert served.inputs is not None and served.manifest is not None
+        prepared, timings.preprocess = await self.pool.run(prepare, image, text, served.inputs)
+        self.hooks.input_size(served.name, prepared.image_pixels, prepared.text_tokens)
+        if served.batcher is None:
+            raise ModelNotReady(f"model {served.name!r} has no batcher")
+        outcome = await served.batcher.submit(prepared, deadline)
+        timings.queue = outcome.queue_s
+        timings.inference = outcome.inference_s
+        timings.batch_size = outcome.batch_size
+        prediction = postprocess(
+            served.manifest, outcome.output, self.settings.low_confidence_threshold
+        )
+        timings.finish()
+        self.hooks.item_done(served.name, timings, prediction)
+        return PredictionResult(served, prediction, timings)
+
+    async def close(self) -> None:
+        await self.registry.close()
+        self.pool.shutdown()

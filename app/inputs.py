@@ -1,0 +1,142 @@
+"""HTTP bodies (JSON with base64, or multipart/form-data) → one validated `PredictInput`.
+
+Parsing is done here rather than by FastAPI's body injection so both content types share one
+route, and so every failure maps to a specific error code (invalid_utf8, invalid_base64, ...)
+instead of a generic 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from app.errors import (
+    BadRequest,
+    InvalidBase64,
+    InvalidJson,
+    InvalidRequest,
+    InvalidUtf8,
+    MissingField,
+    UnsupportedMediaType,
+    validation_error,
+)
+from app.schemas import PredictRequest
+
+MAX_FORM_FIELDS = 8
+
+
+@dataclass(frozen=True)
+class PredictInput:
+    image: bytes
+    text: str
+    model: str | None
+    role: str | None
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def decode_base64_image(value: str) -> bytes:
+    """Standard or URL-safe base64, whitespace and a `data:...;base64,` prefix tolerated."""
+    if value.startswith("data:"):
+        value = value.partition(",")[2]
+    compact = "".join(value.split()).replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4) if len(compact) % 4 != 1 else ""
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidBase64("`image` is not valid base64") from None
+
+
+def parse_json_bytes(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidUtf8("the JSON body is not valid UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJson(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def validate_item(data: Any, model: str | None = None, role: str | None = None) -> PredictInput:
+    """A decoded JSON object → PredictInput; query/batch-level model/role are defaults."""
+    try:
+        item = PredictRequest.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(list(exc.errors())) from None
+    return PredictInput(
+        image=decode_base64_image(item.image),
+        text=item.text,
+        model=item.model or model,
+        role=item.role or role,
+    )
+
+
+class _StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser decodes invalid UTF-8 fields as latin-1; we reject them instead."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None and self._charset in ("utf-8", "utf_8"):
+            try:
+                bytes(part.data).decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidUtf8(f"form field {part.field_name!r} is not valid UTF-8") from None
+        super().on_part_end()
+
+
+async def _read_multipart(request: Request, max_bytes: int) -> dict[str, str | UploadFile]:
+    parser = _StrictMultiPartParser(
+        request.headers,
+        request.stream(),
+        max_files=1,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=max_bytes,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"invalid multipart body: {exc.message}") from None
+    return dict(form.multi_items())
+
+
+async def read_predict_input(
+    request: Request, max_body_bytes: int, model: str | None, role: str | None
+) -> PredictInput:
+    """Parse /predict's body; query-string model/role are defaults that body fields override."""
+    kind = media_type(request)
+    if kind == "application/json":
+        return validate_item(parse_json_bytes(await request.body()), model, role)
+    if kind == "multipart/form-data":
+        fields = await _read_multipart(request, max_body_bytes)
+        missing = [f for f in ("image", "text") if f not in fields]
+        if missing:
+            raise MissingField(f"missing form field(s): {', '.join(missing)}")
+        image, text = fields["image"], fields["text"]
+        if not isinstance(image, UploadFile):
+            raise InvalidRequest("form field 'image' must be a file part (filename=...)")
+        if not isinstance(text, str):
+            raise InvalidRequest("form field 'text' must be a plain field, not a file")
+        data = await image.read()
+        await image.close()
+        form_model, form_role = fields.get("model"), fields.get("role")
+        return PredictInput(
+            image=data,
+            text=text,
+            model=form_model if isinstance(form_model, str) and form_model else model,
+            role=form_role if isinstance(form_role, str) and form_role else role,
+        )
+    raise UnsupportedMediaType(
+        f"Content-Type {kind or '(none)'!r} is not accepted; "
+        "use application/json or multipart/form-data"
+    )

@@ -1,0 +1,94 @@
+"""Decode + tokenize one item, in a bounded worker pool so it overlaps inference.
+
+The transforms are the shared contract's (`app.contract.image` / `text`), exactly as in
+training. Pillow and the Rust tokenizer release the GIL, so a few threads keep the inference
+thread fed without blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from app.contract.image import ImageLimits, decode_image, image_to_array
+from app.contract.manifest import Manifest
+from app.contract.text import TextEncoder
+from app.errors import QueueFull
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    """One item ready for the graph (no batch axis)."""
+
+    pixel_values: np.ndarray  # f32 [3, H, W]
+    input_ids: np.ndarray  # i64 [L]
+    attention_mask: np.ndarray  # i64 [L]
+    image_pixels: int  # width × height as received (for input-size metrics)
+    text_tokens: int  # real tokens before truncation
+    text_truncated: bool
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A bundle's preprocessing: image transform parameters, its tokenizer, client limits."""
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    encoder: TextEncoder
+    limits: ImageLimits
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: Manifest, encoder: TextEncoder, limits: ImageLimits
+    ) -> InputSpec:
+        pre = manifest.preprocessing
+        return cls(pre.image_size, pre.mean, pre.std, encoder, limits)
+
+
+def prepare(image: bytes, text: str, spec: InputSpec) -> PreparedInputs:
+    """Raw bytes + text → graph inputs; raises ImageDecodeError with a stable code."""
+    img = decode_image(image, spec.limits)
+    pixels = image_to_array(img, spec.image_size, spec.mean, spec.std)
+    encoded = spec.encoder.encode([text])
+    return PreparedInputs(
+        pixel_values=pixels,
+        input_ids=encoded.input_ids[0],
+        attention_mask=encoded.attention_mask[0],
+        image_pixels=img.width * img.height,
+        text_tokens=encoded.token_counts[0],
+        text_truncated=encoded.truncated[0],
+    )
+
+
+class PreprocessPool:
+    """A fixed number of worker threads and a bounded backlog (excess → 429 queue_full)."""
+
+    def __init__(self, workers: int, max_pending: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preprocess")
+        self.max_pending = max_pending
+        self.pending = 0
+
+    async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
+        """Run fn(*args) in the pool; returns (result, seconds including the wait for a worker)."""
+        if self.pending >= self.max_pending:
+            raise QueueFull("too many requests waiting for preprocessing", {"Retry-After": "1"})
+        self.pending += 1
+        start = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._executor, fn, *args)
+        finally:
+            self.pending -= 1
+        return result, time.perf_counter() - start
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

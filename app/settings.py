@@ -1,0 +1,76 @@
+"""One typed settings object for the whole service, read from `FUSIONSERVE_*` environment variables.
+
+Every knob is documented in docs/settings.md (merged into the README). Comma lists (MODELS,
+PROVIDERS, CORS_ORIGINS) are plain comma-separated strings in the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Service configuration; defaults suit one CPU container serving `exported/`."""
+
+    model_config = SettingsConfigDict(env_prefix="FUSIONSERVE_", extra="ignore")
+
+    # Bundles and process
+    bundle_dir: Path = Path("exported")
+    models: CommaList = Field(default_factory=list)  # empty = every bundle under bundle_dir
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+    # Runtime
+    providers: CommaList = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    precision: Literal["fp32", "int8"] = "fp32"
+    intra_op_threads: int = Field(default=0, ge=0)  # 0 = onnxruntime default
+    inter_op_threads: int = Field(default=0, ge=0)
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+
+    # Batching and deadlines
+    max_batch_size: int = Field(default=32, ge=1)
+    max_delay_ms: float = Field(default=2.0, ge=0.0)
+    queue_size: int = Field(default=256, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0.0)
+    preprocess_workers: int = Field(default=2, ge=1)
+
+    # Input limits
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    min_image_side: int = Field(default=8, ge=1)
+    max_text_chars: int = Field(default=5000, ge=1)
+    max_batch_items: int = Field(default=32, ge=1)
+
+    # Predictions
+    low_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    default_task_set: Literal["medpix", "wound"] = "medpix"
+
+    # Exposure, logging, shutdown (read by the auth/observability/shutdown layers)
+    api_key: SecretStr | None = None
+    cors_origins: CommaList = Field(default_factory=list)
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "info"
+    drain_timeout_s: float = Field(default=20.0, ge=0.0)
+
+    @field_validator("models", "providers", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_off(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def max_delay_s(self) -> float:
+        return self.max_delay_ms / 1000.0
