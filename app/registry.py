@@ -7,6 +7,7 @@ output wrong) is kept as *failed* with a clear reason, and the others serve.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -110,6 +111,9 @@ class ModelRegistry:
             if name not in found:
                 served.state = ModelState.FAILED
                 served.reason = f"bundle {name!r} not found under {root}"
+            else:  # early, so task-set aliases resolve (to 503) while loading; load re-reads
+                with contextlib.suppress(Exception):
+                    served.manifest = Manifest.load(served.bundle_dir)
             self.models[name] = served
 
     async def load_all(self) -> None:
