@@ -1,0 +1,143 @@
+"""Concurrency through HTTP: health answers during inference, 429 on a full queue, 504 on an
+expired deadline, and many concurrent callers each get their own result."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.main import create_app
+from app.settings import Settings
+from tests.app.helpers import MEDPIX_IMAGE, MEDPIX_TEXT, b64, tiny_settings
+from tests.app.test_batcher import GatedRunner
+
+IMAGE = b64(MEDPIX_IMAGE.read_bytes())
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        registry = app.state.service.registry
+        while not registry.loading_done:
+            await asyncio.sleep(0.01)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, registry
+
+
+def _gate(registry: Any, name: str = "medpix-student") -> GatedRunner:
+    """Put a gate in front of the model's real run_batch (tests only)."""
+    served = registry.models[name]
+    runner = GatedRunner(served.onnx)
+    served.batcher._run_batch = runner
+    return runner
+
+
+def _post(client: httpx.AsyncClient, text: str) -> Awaitable[httpx.Response]:
+    return client.post("/predict", json={"image": IMAGE, "text": text})
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.002)
+
+
+def _scenario(settings: Settings, body: Callable[..., Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with serving(settings) as (client, registry):
+            await asyncio.wait_for(body(client, registry), timeout=60)
+
+    asyncio.run(main())
+
+
+def test_health_answers_while_inference_runs(tiny_bundle_dir: Path) -> None:
+    async def body(client: httpx.AsyncClient, registry: Any) -> None:
+        runner = _gate(registry)
+        runner.gate.clear()
+        pending = asyncio.create_task(_post(client, "x"))
+        await _until(runner.started.is_set)
+        assert (await client.get("/health/live")).status_code == 200
+        assert (await client.get("/health/ready")).status_code == 200
+        assert not pending.done()
+        runner.gate.set()
+        assert (await pending).status_code == 200
+
+    _scenario(tiny_settings(tiny_bundle_dir, models=["medpix-student"]), body)
+
+
+def test_queue_full_gives_429_with_retry_after(tiny_bundle_dir: Path) -> None:
+    settings = tiny_settings(
+        tiny_bundle_dir, models=["medpix-student"], queue_size=2, max_delay_ms=0
+    )
+
+    async def body(client: httpx.AsyncClient, registry: Any) -> None:
+        runner = _gate(registry)
+        runner.gate.clear()
+        batcher = registry.models["medpix-student"].batcher
+        first = asyncio.create_task(_post(client, "a"))
+        await _until(runner.started.is_set)
+        queued = [asyncio.create_task(_post(client, t)) for t in ("b", "c")]
+        await _until(lambda: batcher.depth == 2)
+        rejected = await _post(client, "d")
+        assert rejected.status_code == 429
+        assert rejected.headers["retry-after"] == "1"
+        assert rejected.json()["error"]["code"] == "queue_full"
+        runner.gate.set()
+        assert [r.status_code for r in await asyncio.gather(first, *queued)] == [200, 200, 200]
+
+    _scenario(settings, body)
+
+
+def test_expired_deadline_gives_504(tiny_bundle_dir: Path) -> None:
+    settings = tiny_settings(
+        tiny_bundle_dir, models=["medpix-student"], request_timeout_s=0.3, max_delay_ms=0
+    )
+
+    async def body(client: httpx.AsyncClient, registry: Any) -> None:
+        runner = _gate(registry)
+        runner.gate.clear()
+        first = asyncio.create_task(_post(client, "a"))
+        await _until(runner.started.is_set)
+        late = asyncio.create_task(_post(client, "b"))
+        await _until(lambda: registry.models["medpix-student"].batcher.depth == 1)
+        await asyncio.sleep(0.4)
+        runner.gate.set()
+        assert (await first).status_code == 200  # it was already running: it completes
+        response = await late
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "deadline_exceeded"
+        assert runner.sizes == [1]  # the expired item never ran
+
+    _scenario(settings, body)
+
+
+def test_concurrent_callers_get_their_own_results(tiny_bundle_dir: Path) -> None:
+    texts = [f"{MEDPIX_TEXT[: 10 + 4 * i]}" for i in range(16)]
+
+    async def body(client: httpx.AsyncClient, registry: Any) -> None:
+        singles = [(await _post(client, t)).json()["predictions"] for t in texts]
+        runner = _gate(registry)
+        runner.gate.clear()
+        first = asyncio.create_task(_post(client, "hold"))
+        await _until(runner.started.is_set)
+        tasks = [asyncio.create_task(_post(client, t)) for t in texts]
+        await _until(lambda: registry.models["medpix-student"].batcher.depth == len(texts))
+        start = time.monotonic()
+        runner.gate.set()
+        responses = await asyncio.gather(first, *tasks)
+        assert time.monotonic() - start < 30
+        assert max(runner.sizes) > 1  # they really were batched together
+        for single, response in zip(singles, responses[1:], strict=True):
+            got = response.json()["predictions"]
+            for task, pred in single.items():
+                assert got[task]["label"] == pred["label"]
+                assert abs(got[task]["probability"] - pred["probability"]) < 1e-5
+
+    _scenario(tiny_settings(tiny_bundle_dir, models=["medpix-student"], max_delay_ms=0), body)

@@ -1,0 +1,93 @@
+"""Execution providers with CPU fallback, session options, precision choice, batch shapes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from app.contract.image import ImageLimits
+from app.contract.manifest import TOKENIZER_FILE, Manifest
+from app.contract.text import TextEncoder
+from app.preprocess import InputSpec, prepare
+from app.runtime import choose_model_file, load_onnx_model, resolve_providers, session_options
+from tests.app.helpers import WOUND_IMAGE, WOUND_TEXT, tiny_settings
+
+CPU = "CPUExecutionProvider"
+
+
+def test_resolve_providers_keeps_order_and_falls_back_to_cpu() -> None:
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", CPU]
+    requested = ["CUDAExecutionProvider", "TensorrtExecutionProvider"]
+    assert resolve_providers(requested, available) == (
+        ["CUDAExecutionProvider", "TensorrtExecutionProvider", CPU],
+        [],
+    )
+    usable, missing = resolve_providers(["CUDAExecutionProvider", CPU], [CPU])
+    assert usable == [CPU] and missing == ["CUDAExecutionProvider"]
+    assert resolve_providers([], [CPU]) == ([CPU], [])
+
+
+def test_session_options_follow_settings(tmp_path: Path) -> None:
+    settings = tiny_settings(
+        tmp_path, intra_op_threads=2, inter_op_threads=1, graph_optimization="basic"
+    )
+    options = session_options(settings)
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+def test_unavailable_provider_warns_and_serves_on_cpu(
+    tiny_bundle_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bundle = tiny_bundle_dir / "wound-student"
+    if "NoSuchExecutionProvider" in ort.get_available_providers():  # pragma: no cover
+        pytest.skip("impossible provider exists")
+    settings = tiny_settings(tiny_bundle_dir, providers=["NoSuchExecutionProvider", CPU])
+    with caplog.at_level(logging.WARNING, logger="fusionserve.runtime"):
+        model = load_onnx_model(bundle, Manifest.load(bundle), settings)
+    assert model.provider == CPU
+    assert "NoSuchExecutionProvider" in caplog.text
+
+
+def test_int8_precision_uses_the_quantized_graph_when_shipped(tiny_bundle_dir: Path) -> None:
+    wound = tiny_bundle_dir / "wound-student"
+    path, precision = choose_model_file(wound, Manifest.load(wound), "int8")
+    assert (path.name, precision) == ("model.int8.onnx", "int8")
+    medpix = tiny_bundle_dir / "medpix-student"
+    path, precision = choose_model_file(medpix, Manifest.load(medpix), "int8")
+    assert (path.name, precision) == ("model.onnx", "fp32")
+
+
+def test_int8_and_fp32_agree_roughly(tiny_bundle_dir: Path) -> None:
+    bundle = tiny_bundle_dir / "wound-student"
+    manifest = Manifest.load(bundle)
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, manifest.preprocessing.max_text_length)
+    item = prepare(
+        WOUND_IMAGE.read_bytes(),
+        WOUND_TEXT,
+        InputSpec.from_manifest(manifest, encoder, ImageLimits()),
+    )
+    fp32 = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir, precision="fp32"))
+    int8 = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir, precision="int8"))
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    a, b = fp32.run_batch([item])[0], int8.run_batch([item])[0]
+    assert abs(float(b["probs_type"].sum()) - 1.0) < 1e-4
+    assert float(np.max(np.abs(a["probs_type"] - b["probs_type"]))) < 0.2
+
+
+@pytest.mark.parametrize("batch", [1, 7, 32])
+def test_dynamic_batch_axis(tiny_bundle_dir: Path, batch: int) -> None:
+    bundle = tiny_bundle_dir / "medpix-student"
+    manifest = Manifest.load(bundle)
+    model = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir))
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, manifest.preprocessing.max_text_length)
+    spec = InputSpec.from_manifest(manifest, encoder, ImageLimits())
+    item = prepare(WOUND_IMAGE.read_bytes(), WOUND_TEXT, spec)
+    outputs = model.run_batch([item] * batch)
+    assert len(outputs) == batch
+    for row in outputs:  # identical inputs → identical rows, whatever the batch size
+        np.testing.assert_allclose(row["probs_location"], outputs[0]["probs_location"], rtol=1e-5)
