@@ -3,6 +3,18 @@
 Layout (attribute names = state_dict prefixes, identical to the research Teacher/Student, so
 research ``.pth`` files load 1:1): vision, text, proj_vis, proj_txt, fusion, dropout,
 head_modality, head_location.
+
+API notes (additions to notes/MODEL_API.md, nothing removed or renamed):
+- FusionModule lives in models/fusion/base.py and is re-exported by models.fusion; subclasses
+  implement ``fuse(v, t)`` (no weights) or ``forward_with_weights(v, t)``, are built through
+  ``from_options(dim, heads, layers, params)``, and declare ``has_modality_weights`` /
+  ``uses_heads`` as class attributes.
+- ModelConfig stores fusion_type canonically ("CrossAttentionFusion" → "cross_attention") and
+  rejects unknown fusion_params keys.
+- models.checkpoint adds ``load_research_checkpoint(path, cfg)`` and ``CheckpointMismatchError``;
+  ``load_checkpoint`` takes an optional ``map_location`` and our payload carries "format": 1.
+- concat_mlp / transformer_concat honour fusion_params["dropout"] (research: fixed 0.1 there);
+  this changes training only, never eval outputs or parameter names.
 """
 
 from __future__ import annotations
