@@ -1,7 +1,9 @@
 """Dynamic batching for one model: a bounded queue, one loop, one inference thread.
 
 The loop, in words: wait for an item; wait until the batch is full (max_batch_size items) or
-the oldest item has waited max_delay (0 = take what is queued now); drop items whose caller
+the oldest item has waited max_delay (0 = take what is queued now) — but only while more items
+are known to be on their way (announced with `expecting()` while they are preprocessed), so a
+lone request never waits for batch-mates that are not coming; drop items whose caller
 left or whose deadline passed (504, never run); run the batch in the model's own thread so the
 event loop stays free; hand each output to its own caller. If a batched run raises, its items
 are retried one by one so a bad item fails alone.
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -68,6 +70,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._queue: deque[_Pending[In, Out]] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._incoming = 0  # items being preprocessed for this model, not yet queued
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -78,6 +81,16 @@ class DynamicBatcher(Generic[In, Out]):
     @property
     def depth(self) -> int:
         return len(self._queue)
+
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Announce an item that will be submitted soon (wrap its preprocessing)."""
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
+            self._wakeup.set()
 
     def start(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.name}")
@@ -142,7 +155,9 @@ class DynamicBatcher(Generic[In, Out]):
             await self._wait(None)
         if self.max_delay_s > 0:
             close_at = self._queue[0].enqueued + self.max_delay_s
-            while len(self._queue) < self.max_batch_size and not self._stopping:
+            while (
+                len(self._queue) < self.max_batch_size and self._incoming > 0 and not self._stopping
+            ):
                 remaining = close_at - time.monotonic()
                 if remaining <= 0:
                     break

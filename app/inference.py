@@ -51,12 +51,13 @@ class InferenceService:
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}"
             )
         served = self.registry.resolve(model, role)
-        assert served.inputs is not None and served.manifest is not None
-        prepared, timings.preprocess = await self.pool.run(prepare, image, text, served.inputs)
+        batcher = served.batcher
+        if batcher is None or served.inputs is None or served.manifest is None:
+            raise ModelNotReady(f"model {served.name!r} is not loaded")
+        with batcher.expecting():  # lets a waiting batch hold for this item
+            prepared, timings.preprocess = await self.pool.run(prepare, image, text, served.inputs)
         self.hooks.input_size(served.name, prepared.image_pixels, prepared.text_tokens)
-        if served.batcher is None:
-            raise ModelNotReady(f"model {served.name!r} has no batcher")
-        outcome = await served.batcher.submit(prepared, deadline)
+        outcome = await batcher.submit(prepared, deadline)
         timings.queue = outcome.queue_s
         timings.inference = outcome.inference_s
         timings.batch_size = outcome.batch_size

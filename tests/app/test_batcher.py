@@ -118,11 +118,12 @@ def test_size_trigger_closes_batch_before_delay(medpix, items) -> None:  # type:
     runner = GatedRunner(medpix[0])
 
     async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
-        start = time.monotonic()
-        outcomes = await asyncio.gather(
-            *(batcher.submit(i, time.monotonic() + FAR) for i in items[:4])
-        )
-        assert time.monotonic() - start < 20  # did not wait for the 25 s delay
+        with batcher.expecting():  # one more item "in preprocessing": the batch would wait 25 s
+            start = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(batcher.submit(i, time.monotonic() + FAR) for i in items[:4])
+            )
+            assert time.monotonic() - start < 20  # closed by size, not by the delay
         assert [o.batch_size for o in outcomes] == [4, 4, 4, 4]
 
     _run(runner, scenario, max_batch_size=4, max_delay_s=25.0)
@@ -133,13 +134,47 @@ def test_delay_trigger_runs_a_partial_batch(medpix, items) -> None:  # type: ign
     runner = GatedRunner(medpix[0])
 
     async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
-        outcomes = await asyncio.gather(
-            *(batcher.submit(i, time.monotonic() + FAR) for i in items[:3])
-        )
+        with batcher.expecting():  # announced but never arrives: the delay closes the batch
+            start = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(batcher.submit(i, time.monotonic() + FAR) for i in items[:3])
+            )
+            assert time.monotonic() - start >= 0.05
         assert all(o.batch_size == 3 for o in outcomes)
 
     _run(runner, scenario, max_batch_size=32, max_delay_s=0.05)
     assert runner.sizes == [3]
+
+
+def test_lone_item_does_not_wait_for_the_delay(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    runner = GatedRunner(medpix[0])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        start = time.monotonic()
+        outcome = await batcher.submit(items[0], time.monotonic() + FAR)
+        assert time.monotonic() - start < 20  # nothing else in flight: no 25 s wait
+        assert outcome.batch_size == 1
+
+    _run(runner, scenario, max_batch_size=32, max_delay_s=25.0)
+    assert runner.sizes == [1]
+
+
+def test_batch_waits_for_announced_item(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    runner = GatedRunner(medpix[0])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        async def late_arrival() -> BatchOutcome[Outputs]:
+            with batcher.expecting():
+                await asyncio.sleep(0.05)  # "preprocessing"
+            return await batcher.submit(items[1], time.monotonic() + FAR)
+
+        late = asyncio.create_task(late_arrival())
+        await asyncio.sleep(0)
+        first = await batcher.submit(items[0], time.monotonic() + FAR)
+        assert first.batch_size == 2 and (await late).batch_size == 2
+
+    _run(runner, scenario, max_batch_size=32, max_delay_s=10.0)
+    assert runner.sizes == [2]
 
 
 def test_zero_delay_takes_what_is_queued_up_to_max(medpix, items) -> None:  # type: ignore[no-untyped-def]
