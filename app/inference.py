@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from app.errors import ModelNotReady, TextTooLong
+from app.errors import InvalidUtf8, ModelNotReady, TextTooLong
 from app.hooks import ServingHooks
 from app.postprocess import Prediction, postprocess
 from app.preprocess import PreprocessPool, prepare
@@ -50,6 +50,10 @@ class InferenceService:
             raise TextTooLong(
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}"
             )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidUtf8("text contains characters that are not valid UTF-8") from None
         served = self.registry.resolve(model, role)
         batcher = served.batcher
         if batcher is None or served.inputs is None or served.manifest is None:

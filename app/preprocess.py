@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from app.contract.image import ImageLimits, decode_image, image_to_array
+from app.contract.image import ImageDecodeError, ImageLimits, decode_image, image_to_array
 from app.contract.manifest import Manifest
 from app.contract.text import TextEncoder
 from app.errors import QueueFull
@@ -56,7 +56,12 @@ class InputSpec:
 
 def prepare(image: bytes, text: str, spec: InputSpec) -> PreparedInputs:
     """Raw bytes + text → graph inputs; raises ImageDecodeError with a stable code."""
-    img = decode_image(image, spec.limits)
+    try:
+        img = decode_image(image, spec.limits)
+    except ImageDecodeError:
+        raise
+    except Exception:  # a malformed file can trip a decoder bug (struct.error, IndexError, ...)
+        raise ImageDecodeError("invalid_image", "the image could not be decoded") from None
     pixels = image_to_array(img, spec.image_size, spec.mean, spec.std)
     encoded = spec.encoder.encode([text])
     return PreparedInputs(

@@ -257,6 +257,13 @@ def test_invalid_utf8_json(client: TestClient) -> None:
     assert_error(response, 422, "invalid_utf8")
 
 
+def test_lone_surrogate_in_json_text(client: TestClient) -> None:
+    image = b64(MEDPIX_IMAGE.read_bytes())
+    body = '{"image": "' + image + '", "text": "a \\ud800 b"}'  # JSON escape of a lone surrogate
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 422, "invalid_utf8")
+
+
 def test_invalid_utf8_multipart_text(client: TestClient) -> None:
     response = client.post("/predict", **_multipart(MEDPIX_IMAGE.read_bytes(), b"caf\xe9 \xff"))
     assert_error(response, 422, "invalid_utf8")
