@@ -66,6 +66,8 @@ def parse_json_bytes(body: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidJson(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise InvalidJson("the JSON body is nested too deeply") from None
 
 
 def validate_item(data: Any, model: str | None = None, role: str | None = None) -> PredictInput:

@@ -251,6 +251,12 @@ def test_invalid_json(client: TestClient) -> None:
     assert_error(response, 400, "invalid_json")
 
 
+def test_deeply_nested_json(client: TestClient) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 400, "invalid_json")
+
+
 def test_invalid_utf8_json(client: TestClient) -> None:
     body = b'{"image": "", "text": "\xff\xfe caf\xe9"}'
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
