@@ -224,14 +224,18 @@ _HTTP_CODES: dict[int, type[ServiceError]] = {
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error through ServiceError.body(); log unexpected ones with their trace."""
 
-    async def on_service_error(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(as_service_error(exc))
+    def render(request: Request, err: ServiceError) -> JSONResponse:
+        request.state.error_code = err.code  # for access-log and metrics layers
+        return error_response(err)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
+        return render(request, as_service_error(exc))
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(validation_error(list(exc.errors())))
+        return render(request, validation_error(list(exc.errors())))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         cls = _HTTP_CODES.get(exc.status_code)
         if cls is not None:
@@ -241,13 +245,12 @@ def install_error_handlers(app: FastAPI) -> None:
             err.status = exc.status_code
         else:
             err = ServiceError("internal error")
-        headers = dict(exc.headers or {}) | err.headers
-        err.headers = headers
-        return error_response(err)
+        err.headers = dict(exc.headers or {}) | err.headers
+        return render(request, err)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ServiceError("internal error"))
+        return render(request, ServiceError("internal error"))
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(ImageDecodeError, on_service_error)

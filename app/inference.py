@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from app.errors import InvalidUtf8, ModelNotReady, TextTooLong
+from app.errors import InvalidUtf8, ModelNotReady, QueueFull, TextTooLong
 from app.hooks import ServingHooks
 from app.postprocess import Prediction, postprocess
 from app.preprocess import PreprocessPool, prepare
@@ -58,8 +58,14 @@ class InferenceService:
         batcher = served.batcher
         if batcher is None or served.inputs is None or served.manifest is None:
             raise ModelNotReady(f"model {served.name!r} is not loaded")
-        with batcher.expecting():  # lets a waiting batch hold for this item
-            prepared, timings.preprocess = await self.pool.run(prepare, image, text, served.inputs)
+        try:
+            with batcher.expecting():  # lets a waiting batch hold for this item
+                prepared, timings.preprocess = await self.pool.run(
+                    prepare, image, text, served.inputs
+                )
+        except QueueFull:
+            self.hooks.item_rejected(served.name, "queue_full")
+            raise
         self.hooks.input_size(served.name, prepared.image_pixels, prepared.text_tokens)
         outcome = await batcher.submit(prepared, deadline)
         timings.queue = outcome.queue_s
