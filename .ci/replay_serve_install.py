@@ -192,6 +192,7 @@ def serve_and_check(runtime: Stage, paths: PathMap, venv: Path, bundle_dir: Path
         "HOME": str(paths.root),
     }
     name, task_set, tasks = pick_bundle(bundle_dir)
+    image = sample_image(task_set)
     base = f"http://127.0.0.1:{port}"
     argv = entrypoint + command
     if shutil.which(argv[0], path=env["PATH"]) != str(venv / "bin" / argv[0]):
@@ -206,7 +207,6 @@ def serve_and_check(runtime: Stage, paths: PathMap, venv: Path, bundle_dir: Path
         status, body = http("GET", f"{base}/models")
         if status != 200:
             fail(f"/models answered {status}: {body[:300]!r}")
-        image = sample_image(task_set)
         payload = {
             "image": base64.b64encode(image.read_bytes()).decode(),
             "text": SAMPLE_TEXT[task_set],
@@ -242,6 +242,7 @@ def serve_and_check(runtime: Stage, paths: PathMap, venv: Path, bundle_dir: Path
 
 def main(argv: list[str]) -> int:
     bundle_dir = Path(argv[1] if len(argv) > 1 else ROOT / "exported").resolve()
+    pick_bundle(bundle_dir)  # fail fast, before the install
     _, stages = parse(ROOT / "Dockerfile")
     build, runtime = stages[BUILD_STAGE], stages[RUNTIME_STAGE]
     with tempfile.TemporaryDirectory(prefix="fusionserve-replay-") as tmp:
