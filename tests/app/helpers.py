@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.hooks import ServingHooks
 from app.main import create_app
 from app.settings import Settings
 
@@ -42,9 +43,11 @@ def tiny_settings(bundle_dir: Path, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def started_client(settings: Settings, timeout_s: float = 60.0) -> Iterator[TestClient]:
+def started_client(
+    settings: Settings, timeout_s: float = 60.0, hooks: ServingHooks | None = None
+) -> Iterator[TestClient]:
     """TestClient with lifespan running and every bundle's loading finished (ready or failed)."""
-    app = create_app(settings)
+    app = create_app(settings, hooks)
     with TestClient(app) as test_client:
         registry = app.state.service.registry
         deadline = time.monotonic() + timeout_s
