@@ -45,7 +45,12 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own bomb guard fires from the header, before any pixel is decoded.
+        raise ImageDecodeError(
+            "image_too_large", f"image has too many pixels; limit {limits.max_pixels}"
+        ) from None
+    except UnidentifiedImageError:
         raise ImageDecodeError(
             "unsupported_image", "the file is not an image in a supported format"
         ) from None

@@ -97,3 +97,19 @@ def test_tiny_image_rejected() -> None:
     with pytest.raises(ImageDecodeError) as err:
         decode_image(_png(Image.new("RGB", (1, 1))))
     assert err.value.code == "image_too_small"
+
+
+def test_decompression_bomb_rejected_from_header() -> None:
+    """A 20000x20000 PNG: Pillow's guard trips in Image.open, before pixels are decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    with pytest.raises(ImageDecodeError) as err:
+        decode_image(png)
+    assert err.value.code == "image_too_large"
