@@ -1,0 +1,1 @@
+"""Checkpoint → self-contained ONNX bundle: calibrated graph, int8 variant, manifest, self-test."""

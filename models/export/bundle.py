@@ -1,0 +1,350 @@
+"""Checkpoint → bundle directory (model.onnx, tokenizer.json, manifest.json, self-test image,
+optional model.int8.onnx), following DESIGN §3.
+
+Order: dev logits (PyTorch) → one temperature per head → export the calibrated graph →
+judge the *graph* with onnxruntime (parity vs PyTorch, dev metrics, ECE) → optional int8,
+shipped only if each task's macro-F1 drops ≤ 1 point → self-test → manifest with the sha256
+of every file. The bundle is assembled in a sibling staging folder and moved into place only
+when complete, so a failed export never leaves a half bundle behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from app.contract.manifest import (
+    INT8_MODEL_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    Manifest,
+    Preprocessing,
+    sha256_file,
+)
+from app.contract.tasks import TaskSetSpec, task_set
+from models.checkpoint import load_checkpoint
+from models.export.calibrate import HeadCalibration, calibrate_head, ece
+from models.export.dev_data import DataSource, DevSet, load_dev_set
+from models.export.onnx_export import (
+    LOGIT_KEYS,
+    MODALITY_WEIGHTS_OUTPUT,
+    OPSET,
+    CalibratedProbabilities,
+    ExportError,
+    export_onnx,
+    prob_output,
+)
+from models.export.ort_eval import (
+    make_session,
+    max_abs_diff,
+    parity_by_batch,
+    run_session,
+    run_torch,
+)
+from models.export.provenance import data_provenance, git_commit
+from models.export.quantize import (
+    MAX_MACRO_F1_DROP,
+    int8_acceptable,
+    macro_f1_drops,
+    quantize_int8,
+)
+from models.export.selftest import build_self_test, choose_sample
+from models.multitask import MultiTaskModel, count_parameters
+from models.training.metrics import task_metrics
+
+PARITY_TOLERANCE = 1e-4
+PARITY_BATCHES = (1, 7, 32)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    int8: bool = False
+    name: str | None = None  # default: the output folder's name
+    data_root: str | None = None  # default: the checkpoint's training config data.root
+    batch_size: int = 32
+    threads: int | None = None
+    dev_limit: int | None = None  # first N dev samples only (tests, smoke runs)
+
+
+def _labels(
+    spec: TaskSetSpec, recorded: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
+    """The contract's label order; a checkpoint recording another order is refused."""
+    labels = {t: list(spec.labels(t)) for t in spec.task_names}
+    if recorded is not None:
+        for task, names in labels.items():
+            if list(recorded.get(task, names)) != names:
+                raise ExportError(
+                    f"checkpoint labels for {task!r} are {list(recorded[task])}, the task set "
+                    f"{spec.name!r} defines {names}"
+                )
+    return labels
+
+
+@torch.no_grad()
+def dev_logits(model: MultiTaskModel, dev: DevSet, batch_size: int) -> list[np.ndarray]:
+    model.eval()
+    parts: list[list[np.ndarray]] = [[], []]
+    for start in range(0, len(dev), batch_size):
+        rows = slice(start, start + batch_size)
+        out = model(
+            torch.from_numpy(dev.pixel_values[rows]),
+            torch.from_numpy(dev.input_ids[rows]),
+            torch.from_numpy(dev.attention_mask[rows]),
+        )
+        for i, key in enumerate(LOGIT_KEYS):
+            parts[i].append(out[key].float().numpy())
+    return [np.concatenate(p) for p in parts]
+
+
+def graph_metrics(
+    outputs: Mapping[str, np.ndarray], dev: DevSet, task_names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """accuracy, macro_f1, auc and ECE per task, from a graph's (calibrated) probabilities."""
+    result: dict[str, dict[str, Any]] = {}
+    for i, task in enumerate(task_names):
+        probs = outputs[prob_output(task)].astype(np.float64)
+        truth = dev.labels[:, i]
+        scores = task_metrics(truth, probs)
+        auc = scores.pop("roc_auc")
+        result[task] = {
+            "accuracy": round(float(scores["accuracy"] or 0.0), 6),
+            "macro_f1": round(float(scores["macro_f1"] or 0.0), 6),
+            "auc": None if auc is None else round(float(auc), 6),
+            "ece": round(ece(probs, truth), 6),
+        }
+    return result
+
+
+def _file_table(bundle: Path) -> tuple[dict[str, str], dict[str, int]]:
+    files = sorted(p for p in bundle.iterdir() if p.is_file() and p.name != "manifest.json")
+    return (
+        {p.name: sha256_file(p) for p in files},
+        {p.name: p.stat().st_size for p in files},
+    )
+
+
+@dataclass
+class _Job:
+    """Everything one export needs, resolved from the checkpoint and the options."""
+
+    checkpoint: Path
+    name: str
+    model: MultiTaskModel
+    model_config: dict[str, Any]
+    extra: dict[str, Any]
+    task_set: str
+    labels: dict[str, list[str]]
+    tokenizer_json: str
+    max_length: int
+    source: DataSource
+    dev: DevSet
+    wrapper: CalibratedProbabilities
+    calibrations: list[HeadCalibration]
+    options: ExportOptions
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.wrapper.task_names)
+
+    @property
+    def training_config(self) -> dict[str, Any]:
+        return dict(self.extra.get("training_config") or {})
+
+
+def prepare_job(checkpoint: Path, name: str, options: ExportOptions) -> _Job:
+    """Load the checkpoint and its dev split, fit the temperatures."""
+    model, cfg, extra = load_checkpoint(checkpoint)
+    for key in ("task_set", "role", "tokenizer_json", "max_text_length"):
+        if key not in extra:
+            raise ExportError(f"{checkpoint}: checkpoint lacks {key!r}")
+    spec = task_set(str(extra["task_set"]))
+    max_length = int(extra["max_text_length"])
+    tokenizer_json = str(extra["tokenizer_json"])
+    source = DataSource.from_training_config(
+        spec.name, dict(extra.get("training_config") or {}), options.data_root
+    )
+    dev = load_dev_set(source, tokenizer_json, max_length, options.dev_limit)
+    logits = dev_logits(model, dev, options.batch_size)
+    calibrations = [calibrate_head(z, dev.labels[:, i]) for i, z in enumerate(logits)]
+    wrapper = CalibratedProbabilities(model, spec.task_names, [c.temperature for c in calibrations])
+    return _Job(
+        checkpoint=checkpoint,
+        name=name,
+        model=model,
+        model_config=cfg.to_dict(),
+        extra=dict(extra),
+        task_set=spec.name,
+        labels=_labels(spec, extra.get("labels")),
+        tokenizer_json=tokenizer_json,
+        max_length=max_length,
+        source=source,
+        dev=dev,
+        wrapper=wrapper,
+        calibrations=calibrations,
+        options=options,
+    )
+
+
+def export_bundle(
+    checkpoint: str | Path, out_dir: str | Path, options: ExportOptions | None = None
+) -> Manifest:
+    """Write a complete, verified bundle to `out_dir` and return its manifest."""
+    options = options or ExportOptions()
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    job = prepare_job(checkpoint, options.name or out_dir.name, options)
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        manifest = write_bundle(job, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+    return manifest
+
+
+def _fp32_metrics(
+    job: _Job, session: ort.InferenceSession
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Dev outputs of the fp32 graph, its metrics with calibration numbers, parity vs torch."""
+    dev, bs, wrapper = job.dev, job.options.batch_size, job.wrapper
+    arrays = (dev.pixel_values, dev.input_ids, dev.attention_mask)
+    onnx_dev = run_session(session, *arrays, batch_size=bs)
+    parity = parity_by_batch(
+        session, wrapper, *arrays, batch_sizes=[b for b in PARITY_BATCHES if b <= len(dev)]
+    )
+    parity["all_dev"] = max_abs_diff(onnx_dev, run_torch(wrapper, *arrays, batch_size=bs))
+    worst = max(parity.values())
+    if worst > PARITY_TOLERANCE:
+        raise ExportError(
+            f"onnxruntime differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}): {parity}"
+        )
+    dev_metrics: dict[str, Any] = graph_metrics(onnx_dev, dev, job.tasks)
+    for task, calibration in zip(job.tasks, job.calibrations, strict=True):
+        c = calibration.as_dict()
+        dev_metrics[task].update(
+            ece_before=c["ece_before"],
+            ece_cv=c["ece_cv"],
+            nll_before=c["nll_before"],
+            nll=c["nll"],
+            temperature=c["temperature"],
+        )
+    metrics = {
+        "dev": {**dev_metrics, "samples": len(dev), "split": job.source.split},
+        "parity": {
+            "max_abs_diff": {k: float(f"{v:.3e}") for k, v in parity.items()},
+            "tolerance": PARITY_TOLERANCE,
+            "reference": "eager PyTorch, same calibrated wrapper, real dev samples",
+        },
+        "checkpoint": job.extra.get("metrics"),
+    }
+    return onnx_dev, metrics
+
+
+def _int8(
+    job: _Job, staging: Path, fp32_dev: dict[str, np.ndarray], fp32_metrics: dict[str, Any]
+) -> tuple[ort.InferenceSession | None, dict[str, Any] | None, dict[str, Any]]:
+    """Quantize, score on dev, keep the file only if macro-F1 holds: (session, info, report)."""
+    details = quantize_int8(staging / MODEL_FILE, staging / INT8_MODEL_FILE)
+    session = make_session(staging / INT8_MODEL_FILE, job.options.threads)
+    dev = job.dev
+    out = run_session(
+        session, dev.pixel_values, dev.input_ids, dev.attention_mask, job.options.batch_size
+    )
+    metrics = graph_metrics(out, dev, job.tasks)
+    drops = macro_f1_drops({t: fp32_metrics[t] for t in job.tasks}, metrics)
+    shipped = int8_acceptable(drops)
+    report = {
+        "dev": metrics,
+        "macro_f1_drop": drops,
+        "max_macro_f1_drop": MAX_MACRO_F1_DROP,
+        "shipped": shipped,
+        "max_abs_diff_vs_fp32": round(max_abs_diff(out, fp32_dev), 6),
+    }
+    if not shipped:
+        del session
+        (staging / INT8_MODEL_FILE).unlink()
+        return None, None, report
+    return session, {"file": INT8_MODEL_FILE, **details, "metrics": {"dev": metrics}}, report
+
+
+def write_bundle(job: _Job, staging: Path) -> Manifest:
+    """Export, evaluate, self-test and describe the bundle inside `staging`."""
+    embeddings = job.model.text.get_input_embeddings()
+    if not isinstance(embeddings, nn.Embedding):
+        raise ExportError(f"unexpected text embedding module {type(embeddings).__name__}")
+    vocab = embeddings.num_embeddings
+    export_onnx(job.wrapper, staging / MODEL_FILE, job.source.image_size, job.max_length, vocab)
+    tokenizer_path = staging / TOKENIZER_FILE
+    tokenizer_path.write_text(job.tokenizer_json, encoding="utf-8")
+
+    fp32 = make_session(staging / MODEL_FILE, job.options.threads)
+    fp32_dev, metrics = _fp32_metrics(job, fp32)
+    int8_session, int8_info = None, None
+    if job.options.int8:
+        int8_session, int8_info, metrics["int8"] = _int8(job, staging, fp32_dev, metrics["dev"])
+
+    pre = Preprocessing(image_size=job.source.image_size, max_text_length=job.max_length)
+    sample = choose_sample(job.dev.samples)
+    row = job.dev.labels[job.dev.samples.index(sample)]
+    truth = {t: job.labels[t][int(row[i])] for i, t in enumerate(job.tasks)}
+    self_test = build_self_test(
+        sample, staging, tokenizer_path, pre, job.wrapper, fp32, int8_session, truth
+    )
+
+    files, sizes = _file_table(staging)
+    training_config = job.training_config
+    extras: dict[str, Any] = {
+        "model_config": job.model_config,
+        "file_bytes": sizes,
+        "exporter": {
+            "exporter": "torch.onnx.export(dynamo=True)",
+            "opset": OPSET,
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+        },
+    }
+    manifest = Manifest(
+        name=job.name,
+        task_set=job.task_set,  # type: ignore[arg-type]
+        role=str(job.extra["role"]),  # type: ignore[arg-type]
+        fusion=str(job.model_config["fusion_type"]),
+        backbones={"vision": job.model_config["vision"], "text": job.model_config["text"]},
+        preprocessing=pre,
+        tasks=job.wrapper.task_specs(job.labels),
+        modality_weights_output=MODALITY_WEIGHTS_OUTPUT if job.wrapper.with_weights else None,
+        files=files,
+        parameter_count=count_parameters(job.model),
+        metrics=metrics,
+        training_config=training_config,
+        provenance={
+            **data_provenance(job.task_set),
+            "dev_split": job.source.split,
+            "dev_samples": len(job.dev),
+            "checkpoint": job.checkpoint.name,
+            "checkpoint_sha256": sha256_file(job.checkpoint),
+            "training": training_config.get("provenance"),
+        },
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        git_commit=git_commit(),
+        self_test=self_test,
+        int8=int8_info,
+        **extras,
+    )
+    manifest.save(staging)
+    return manifest

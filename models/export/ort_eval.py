@@ -1,0 +1,102 @@
+"""Run a bundle graph with onnxruntime over in-memory arrays, and compare it with PyTorch.
+
+The export path judges the graph the service will load, not the PyTorch model: dev metrics,
+int8 metrics and parity are all computed from onnxruntime outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from models.export.onnx_export import INPUT_NAMES, CalibratedProbabilities
+
+
+def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_session(
+    session: ort.InferenceSession,
+    pixel_values: np.ndarray,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    batch_size: int = 32,
+) -> dict[str, np.ndarray]:
+    """All graph outputs for N rows, computed in batches of `batch_size`."""
+    names = [o.name for o in session.get_outputs()]
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for start in range(0, len(input_ids), batch_size):
+        rows = slice(start, start + batch_size)
+        feeds = dict(
+            zip(
+                INPUT_NAMES,
+                (
+                    np.ascontiguousarray(pixel_values[rows], dtype=np.float32),
+                    np.ascontiguousarray(input_ids[rows], dtype=np.int64),
+                    np.ascontiguousarray(attention_mask[rows], dtype=np.int64),
+                ),
+                strict=True,
+            )
+        )
+        for name, value in zip(names, session.run(names, feeds), strict=True):
+            parts[name].append(value)
+    return {n: np.concatenate(v) for n, v in parts.items()}
+
+
+@torch.no_grad()
+def run_torch(
+    wrapper: CalibratedProbabilities,
+    pixel_values: np.ndarray,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    batch_size: int = 32,
+) -> dict[str, np.ndarray]:
+    """The same outputs from eager PyTorch (the reference for parity)."""
+    wrapper.eval()
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in wrapper.output_names}
+    for start in range(0, len(input_ids), batch_size):
+        rows = slice(start, start + batch_size)
+        outs = wrapper(
+            torch.from_numpy(np.ascontiguousarray(pixel_values[rows], dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(input_ids[rows], dtype=np.int64)),
+            torch.from_numpy(np.ascontiguousarray(attention_mask[rows], dtype=np.int64)),
+        )
+        for name, value in zip(wrapper.output_names, outs, strict=True):
+            parts[name].append(value.numpy())
+    return {n: np.concatenate(v) for n, v in parts.items()}
+
+
+def max_abs_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    if set(a) != set(b):
+        raise ValueError(f"output names differ: {sorted(a)} vs {sorted(b)}")
+    return max(float(np.abs(a[n].astype(np.float64) - b[n]).max()) for n in a)
+
+
+def parity_by_batch(
+    session: ort.InferenceSession,
+    wrapper: CalibratedProbabilities,
+    pixel_values: np.ndarray,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    batch_sizes: Sequence[int] = (1, 7, 32),
+) -> dict[str, float]:
+    """max |ORT − PyTorch| over all outputs, one ORT call per batch size on the first B rows."""
+    result: dict[str, float] = {}
+    for size in batch_sizes:
+        if size > len(input_ids):
+            raise ValueError(f"parity at batch {size} needs {size} samples, got {len(input_ids)}")
+        rows = slice(0, size)
+        args = (pixel_values[rows], input_ids[rows], attention_mask[rows])
+        onnx_out = run_session(session, *args, batch_size=size)
+        torch_out = run_torch(wrapper, *args, batch_size=size)
+        result[str(size)] = max_abs_diff(onnx_out, torch_out)
+    return result
