@@ -1,0 +1,117 @@
+"""`fusionserve bench`: measure the served pipeline against its ceiling, a naive baseline,
+the teacher and int8, and cold start; print and write bench/RESULTS.md.
+
+`add_arguments` is torch-free and cheap; `run` imports the benchmark (still torch-free: the
+naive baseline runs torch in its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_REQUESTS = "1:200,8:400,32:800"
+DEFAULT_CHECKPOINTS = Path("../artifacts/checkpoints")
+DEFAULT_DATASETS = Path("../shared/datasets")
+
+
+def parse_requests(value: str) -> dict[int, int]:
+    """'1:200,8:400,32:800' → {1: 200, 8: 400, 32: 800} (concurrency: measured requests)."""
+    levels: dict[int, int] = {}
+    try:
+        for part in value.split(","):
+            concurrency, count = part.split(":")
+            levels[int(concurrency)] = int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'C:N,C:N,...', got {value!r}") from None
+    if not levels or min(levels) < 1 or min(levels.values()) < 1:
+        raise argparse.ArgumentTypeError("concurrency and request counts must be >= 1")
+    return levels
+
+
+def parse_env(value: str) -> tuple[str, str]:
+    key, sep, setting = value.partition("=")
+    if not sep or not key.startswith("FUSIONSERVE_"):
+        raise argparse.ArgumentTypeError(f"expected FUSIONSERVE_NAME=value, got {value!r}")
+    return key, setting
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle-dir", type=Path, default=Path("exported"), help="bundles")
+    parser.add_argument("--student", default="medpix-student", help="student bundle name")
+    parser.add_argument(
+        "--teacher", help="teacher bundle (default: the student's name with -teacher; 'none')"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="student torch checkpoint for the naive baseline (default: "
+        f"{DEFAULT_CHECKPOINTS}/<student>/best.pt; 'none' skips the baseline)",
+    )
+    parser.add_argument(
+        "--datasets-root", type=Path, default=DEFAULT_DATASETS, help="shared datasets folder"
+    )
+    parser.add_argument(
+        "--requests",
+        type=parse_requests,
+        default=parse_requests(DEFAULT_REQUESTS),
+        help=f"concurrency:requests list (default {DEFAULT_REQUESTS})",
+    )
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up requests per level")
+    parser.add_argument("--samples", type=int, default=64, help="distinct dev samples, cycled")
+    parser.add_argument(
+        "--single-items", type=int, default=100, help="ceiling single-item latency passes"
+    )
+    parser.add_argument("--cold-starts", type=int, default=3, help="student launches timed")
+    parser.add_argument(
+        "--server-env",
+        type=parse_env,
+        action="append",
+        default=[],
+        metavar="FUSIONSERVE_NAME=VALUE",
+        help="setting for the served process and the ceiling (repeatable)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/RESULTS.md"), help="Markdown report path"
+    )
+    parser.add_argument("--json", type=Path, help="also write every measurement as JSON")
+
+
+def _optional_path(value: Path | None, default: Path) -> Path | None:
+    if value is not None and str(value).lower() == "none":
+        return None
+    path = value or default
+    return path if path.is_file() or value is not None else None
+
+
+def command_line() -> str:
+    """How this run was started, as a user would type it."""
+    argv = sys.argv[1:] if Path(sys.argv[0]).name in ("fusionserve", "cli.py") else sys.argv
+    return shlex.join(["fusionserve", *argv])
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.suite import BenchConfig, run_bench
+
+    teacher = args.teacher or args.student.replace("-student", "-teacher")
+    if teacher.lower() == "none" or not (args.bundle_dir / teacher).is_dir():
+        teacher = None
+    config = BenchConfig(
+        bundle_dir=args.bundle_dir,
+        student=args.student,
+        teacher=teacher,
+        checkpoint=_optional_path(args.checkpoint, DEFAULT_CHECKPOINTS / args.student / "best.pt"),
+        datasets_root=args.datasets_root,
+        requests=args.requests,
+        warmup=args.warmup,
+        samples=args.samples,
+        single_items=args.single_items,
+        cold_starts=max(1, args.cold_starts),
+        server_env=dict(args.server_env),
+    )
+    results = run_bench(config)
+    print(write_report(results, command_line(), args.out, args.json))
+    return 0

@@ -1,0 +1,344 @@
+"""Turn one run's results into the ratios the targets are stated in, a Markdown report and JSON.
+
+The targets are ratios measured within one run (never absolute numbers): a noisy, shared
+machine shifts every figure together, ratios much less. Each target says whether it holds;
+a missing part (no teacher bundle, no checkpoint) is reported as not measured, never guessed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.suite import REPO_ROOT, BenchResults, LevelRun, ServedRun, Variant, median
+
+PACKAGES = ("onnxruntime", "numpy", "pillow", "tokenizers", "fastapi", "uvicorn", "httpx", "torch")
+SETTINGS_SHOWN = (
+    "providers",
+    "intra_op_threads",
+    "inter_op_threads",
+    "graph_optimization",
+    "max_batch_size",
+    "max_delay_ms",
+    "queue_size",
+    "preprocess_workers",
+    "workers",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    holds: bool | None  # None: not measured in this run
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _levels(results: BenchResults) -> tuple[int, int]:
+    levels = sorted(results.config.requests)
+    return levels[0], levels[-1]
+
+
+def ratios(results: BenchResults) -> dict[str, float | None]:
+    """The target ratios (None where this run could not measure one)."""
+    low, high = _levels(results)
+    main = results.variants[0]
+    served_hi = main.served.level(high).load
+    out: dict[str, float | None] = {
+        "served_over_ceiling": _ratio(served_hi.throughput, main.ceiling.throughput),
+        "low_p50_minus_ceiling_single_ms": (
+            main.served.level(low).load.p50 - main.ceiling.single_p50
+        ),
+        "served_over_naive": None,
+        "naive_p99_ms": None,
+        "served_p99_ms": served_hi.p99,
+        "student_over_teacher": None,
+        "student_over_teacher_inference_only": None,
+        "int8_over_fp32": None,
+        "int8_over_fp32_inference_only": None,
+        "cold_start_s": median(results.cold_starts_s),
+    }
+    if results.naive is not None:
+        naive_hi = results.naive.level(high).load
+        out["served_over_naive"] = _ratio(served_hi.throughput, naive_hi.throughput)
+        out["naive_p99_ms"] = naive_hi.p99
+    for key, label in (("student_over_teacher", "teacher fp32"), ("int8_over_fp32", "")):
+        other = results.variant(label) if label else results.variant("student int8")
+        if other is None:
+            continue
+        other_hi = other.served.level(high).load.throughput
+        if key == "student_over_teacher":
+            out[key] = _ratio(served_hi.throughput, other_hi)
+            out[key + "_inference_only"] = _ratio(
+                main.ceiling.inference_items_per_s, other.ceiling.inference_items_per_s
+            )
+        else:
+            out[key] = _ratio(other_hi, served_hi.throughput)
+            out[key + "_inference_only"] = _ratio(
+                other.ceiling.inference_items_per_s, main.ceiling.inference_items_per_s
+            )
+    return out
+
+
+def targets(results: BenchResults) -> list[Target]:
+    r = ratios(results)
+    low, high = _levels(results)
+
+    def at_least(value: float | None, goal: float) -> bool | None:
+        return None if value is None else value >= goal
+
+    p99_lower = None
+    if r["naive_p99_ms"] is not None and r["served_p99_ms"] is not None:
+        p99_lower = r["served_p99_ms"] < r["naive_p99_ms"]
+    naive_holds = None
+    if r["served_over_naive"] is not None:
+        naive_holds = bool(at_least(r["served_over_naive"], 4.0)) and bool(p99_lower)
+    delta = r["low_p50_minus_ceiling_single_ms"]
+    return [
+        Target(
+            f"served throughput c={high} vs ceiling",
+            "≥ 0.85×",
+            f"{_fmt(r['served_over_ceiling'])}×",
+            at_least(r["served_over_ceiling"], 0.85),
+        ),
+        Target(
+            f"served vs naive baseline c={high}",
+            "≥ 4× and lower p99",
+            f"{_fmt(r['served_over_naive'])}×; p99 {_fmt(r['served_p99_ms'], 1)} ms vs "
+            f"{_fmt(r['naive_p99_ms'], 1)} ms",
+            naive_holds,
+        ),
+        Target(
+            f"p50 c={low} minus ceiling single-item latency",
+            "≤ 1.5 ms",
+            f"{_fmt(delta)} ms",
+            None if delta is None else delta <= 1.5,
+        ),
+        Target(
+            f"student vs teacher throughput c={high}",
+            "≥ 5×",
+            f"{_fmt(r['student_over_teacher'])}× (graph alone "
+            f"{_fmt(r['student_over_teacher_inference_only'])}×)",
+            at_least(r["student_over_teacher"], 5.0),
+        ),
+        Target(
+            f"int8 vs fp32 throughput c={high}",
+            "≥ 1.6×",
+            f"{_fmt(r['int8_over_fp32'])}× (graph alone "
+            f"{_fmt(r['int8_over_fp32_inference_only'])}×)",
+            at_least(r["int8_over_fp32"], 1.6),
+        ),
+        Target(
+            "cold start, student bundle (median)",
+            "≤ 2 s",
+            f"{_fmt(r['cold_start_s'])} s",
+            None if r["cold_start_s"] is None else r["cold_start_s"] <= 2.0,
+        ),
+    ]
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "cpu": _cpu_model(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "loadavg_at_report": os.getloadavg(),
+    }
+
+
+def _level_row(name: str, run: LevelRun) -> str:
+    load = run.load
+    failures = ", ".join(f"{k or 'conn'}:{v}" for k, v in sorted(load.failures.items())) or "0"
+    phases = load.server_phases_ms
+    phase = (
+        f"{phases['queue']:.1f} / {phases['preprocess']:.1f} / {phases['inference']:.1f}"
+        if phases
+        else "—"
+    )
+    wall = load.wall_s
+    server_cores = _fmt(run.server_cpu_s / wall if run.server_cpu_s is not None else None)
+    return (
+        f"| {name} | {load.concurrency} | {load.requests} | {failures} | "
+        f"{load.throughput:.1f} | {load.p50:.1f} | {load.p95:.1f} | {load.p99:.1f} | "
+        f"{phase} | {server_cores} | {run.client_cpu_s / wall:.2f} |"
+    )
+
+
+def _served_rows(run: ServedRun) -> list[str]:
+    return [_level_row(run.label, level) for level in run.levels]
+
+
+def _ceiling_row(variant: Variant) -> str:
+    c = variant.ceiling
+    return (
+        f"| {variant.label} | {c.items} | {c.batch_size} | {c.workers} | {c.throughput:.1f} | "
+        f"{c.single_p50:.2f} | {c.preprocess_ms:.2f} | {c.inference_items_per_s:.1f} |"
+    )
+
+
+def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]) -> str:
+    r = ratios(results)
+    cfg = results.config
+    shown = {k: results.settings.get(k) for k in SETTINGS_SHOWN}
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Produced by `{command}` on {results.started_at} (commit {machine['git_commit']}), "
+        f"in {results.duration_s:.0f} s. Task set `{results.task_set}`; bundles from "
+        f"`{cfg.bundle_dir}`; {cfg.samples} distinct dev samples (real images + texts) cycled; "
+        f"fixed request counts per concurrency {dict(cfg.requests)} after {cfg.warmup} "
+        "warm-up requests each.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores_usable']} usable cores; {machine['platform']}; "
+        f"Python {machine['python']}",
+        "- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
+        f"- Server settings: {shown}",
+        "- Honesty note: the load generator (async httpx, this process), the server process "
+        "and its threads all share the same cores on loopback, and other work on this shared "
+        "machine may run at the same time (load averages per run below). The `server cores` "
+        "and `client cores` columns show how the CPU was split (CPU-seconds per wall second).",
+        "",
+        "## Targets (ratios within this run)",
+        "",
+        "| target | goal | measured | holds |",
+        "|---|---|---|---|",
+    ]
+    for t in targets(results):
+        verdict = "not measured" if t.holds is None else ("yes" if t.holds else "**no**")
+        lines.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
+    lines += [
+        "",
+        "## Load generator runs (HTTP on loopback)",
+        "",
+        "Latency in ms, measured by the client around the whole exchange; throughput in "
+        "successful requests/s; server phases are the service's own `timing_ms` means "
+        "(queue / preprocess / inference).",
+        "",
+        "| run | concurrency | requests | failures | req/s | p50 | p95 | p99 | "
+        "server phases ms | server cores | client cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    runs = [v.served for v in results.variants]
+    if results.naive is not None:
+        runs.append(results.naive)
+    for run in runs:
+        lines += _served_rows(run)
+    lines += [
+        "",
+        "## Ceiling (same pipeline in-process, no HTTP)",
+        "",
+        "| bundle | items | batch | decode workers | items/s | single-item p50 ms | "
+        "decode+tokenize ms/item | graph alone items/s |",
+        "|---|---|---|---|---|---|---|---|",
+        *(_ceiling_row(v) for v in results.variants),
+        "",
+        "## Cold start and memory",
+        "",
+        "| process | ready after (s) | peak RSS (MiB) | load avg at start |",
+        "|---|---|---|---|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run.label} ({run.bundle}) | {run.ready_s:.2f} | {_fmt(run.peak_rss_mb, 0)} | "
+            f"{' / '.join(f'{x:.2f}' for x in run.loadavg)} |"
+        )
+    lines += [
+        "",
+        f"Student cold starts (process start → `/health/ready` 200), all launches: "
+        f"{', '.join(f'{s:.2f}' for s in results.cold_starts_s)} s; median "
+        f"{_fmt(r['cold_start_s'])} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def results_json(results: BenchResults, command: str, machine: dict[str, Any]) -> dict[str, Any]:
+    """Everything measured, plus derived figures, as plain JSON (for tooling and tests)."""
+    raw = asdict(results)
+    raw["config"] = {
+        **raw["config"],
+        "bundle_dir": str(results.config.bundle_dir),
+        "datasets_root": str(results.config.datasets_root),
+        "checkpoint": str(results.config.checkpoint) if results.config.checkpoint else None,
+        "requests": {str(k): v for k, v in results.config.requests.items()},
+        "server_env": dict(results.config.server_env),
+    }
+    runs = [*(v.served for v in results.variants), *([results.naive] if results.naive else [])]
+    raw["summary"] = {
+        run.label: {
+            str(level.load.concurrency): {
+                "throughput": level.load.throughput,
+                "p50_ms": level.load.p50,
+                "p95_ms": level.load.p95,
+                "p99_ms": level.load.p99,
+                "ok": level.load.ok,
+                "failures": {str(k): v for k, v in level.load.failures.items()},
+            }
+            for level in run.levels
+        }
+        for run in runs
+    }
+    raw["ratios"] = ratios(results)
+    raw["targets"] = [asdict(t) for t in targets(results)]
+    raw["command"] = command
+    raw["machine"] = machine
+    return raw
+
+
+def write_report(
+    results: BenchResults, command: str, markdown_path: Path, json_path: Path | None
+) -> str:
+    """Write RESULTS.md (and the JSON when asked); returns the Markdown."""
+    machine = machine_info()
+    text = render_markdown(results, command, machine)
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(text, encoding="utf-8")
+    if json_path is not None:
+        payload = results_json(results, command, machine)
+        json_path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return text

@@ -1,0 +1,238 @@
+"""One benchmark run: ceiling, served, naive baseline, variants and cold starts, in a fixed order.
+
+Per variant (student fp32, student int8, teacher fp32) the in-process ceiling is measured just
+before the served run, so each pair sees the same machine conditions. The served server and the
+naive baseline are separate processes on loopback; the load generator runs in this process, so
+client and server share the same cores — the report says so and shows how the CPU was split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.contract.manifest import INT8_MODEL_FILE, Manifest
+from app.settings import Settings
+from bench.ceiling import CeilingResult, measure_ceiling
+from bench.coldstart import ServerProcess, free_port, running_server, start_server
+from bench.loadgen import LoadResult, run_load
+from bench.samples import Sample, load_dev_samples, multipart_body
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bundle_dir: Path
+    student: str
+    teacher: str | None
+    checkpoint: Path | None  # torch checkpoint of the student, for the naive baseline
+    datasets_root: Path
+    requests: Mapping[int, int]  # concurrency → measured requests
+    warmup: int = 20
+    samples: int = 64  # distinct dev items, cycled
+    single_items: int = 100  # ceiling single-item latency passes
+    cold_starts: int = 3  # student launches timed to ready (the first served launch counts)
+    server_env: Mapping[str, str] = field(default_factory=dict)  # FUSIONSERVE_* overrides
+
+
+@dataclass
+class LevelRun:
+    """One concurrency level plus the CPU each side spent on it (seconds)."""
+
+    load: LoadResult
+    server_cpu_s: float | None
+    client_cpu_s: float
+
+
+@dataclass
+class ServedRun:
+    label: str
+    bundle: str
+    precision: str
+    levels: list[LevelRun]
+    ready_s: float
+    peak_rss_mb: float | None
+    loadavg: tuple[float, float, float]
+
+    def level(self, concurrency: int) -> LevelRun:
+        return next(r for r in self.levels if r.load.concurrency == concurrency)
+
+
+@dataclass
+class Variant:
+    label: str
+    bundle: str
+    precision: str
+    ceiling: CeilingResult
+    served: ServedRun
+
+
+@dataclass
+class BenchResults:
+    config: BenchConfig
+    settings: dict[str, object]
+    task_set: str
+    variants: list[Variant]
+    naive: ServedRun | None
+    cold_starts_s: list[float]
+    started_at: str
+    duration_s: float
+
+    def variant(self, label: str) -> Variant | None:
+        return next((v for v in self.variants if v.label == label), None)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settings(overrides: Mapping[str, str], precision: str) -> Settings:
+    """The Settings the served process will build from its environment, for the ceiling."""
+    values: dict[str, object] = {
+        key.removeprefix("FUSIONSERVE_").lower(): value for key, value in overrides.items()
+    }
+    values["precision"] = precision
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _serve_cmd(bundle_dir: Path, bundle: str, precision: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "fusionserve.cli", "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--bundle-dir", str(bundle_dir),
+        "--models", bundle, "--precision", precision, "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _naive_cmd(checkpoint: Path, bundle_dir: Path, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "bench.naive_server", "--checkpoint", str(checkpoint),
+        "--bundle", str(bundle_dir), "--port", str(port),
+    ]  # fmt: skip
+
+
+def _drive_levels(
+    server: ServerProcess, url: str, bodies: list[tuple[bytes, str]], config: BenchConfig
+) -> list[LevelRun]:
+    runs = []
+    for concurrency, requests in sorted(config.requests.items()):
+        server_cpu = cpu_seconds(server.pid)
+        client_cpu = time.process_time()
+        load = asyncio.run(run_load(url, bodies, concurrency, requests, config.warmup))
+        client_cpu_s = time.process_time() - client_cpu
+        after = cpu_seconds(server.pid)
+        server_cpu_s = after - server_cpu if after is not None and server_cpu is not None else None
+        runs.append(LevelRun(load, server_cpu_s, client_cpu_s))
+    return runs
+
+
+def _served_run(
+    label: str,
+    bundle: str,
+    precision: str,
+    cmd: list[str],
+    port: int,
+    env: Mapping[str, str],
+    bodies: list[tuple[bytes, str]],
+    config: BenchConfig,
+) -> ServedRun:
+    loadavg = os.getloadavg()
+    base_url = f"http://127.0.0.1:{port}"
+    with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
+        levels = _drive_levels(server, f"{base_url}/predict?model={bundle}", bodies, config)
+        return ServedRun(
+            label, bundle, precision, levels, server.ready_s, server.peak_rss_mb(), loadavg
+        )
+
+
+def _variant(
+    label: str,
+    bundle: str,
+    precision: str,
+    samples: list[Sample],
+    bodies: list[tuple[bytes, str]],
+    config: BenchConfig,
+) -> Variant:
+    env = {**config.server_env, "FUSIONSERVE_PRECISION": precision}
+    settings = _settings(config.server_env, precision)
+    items = max(config.requests.values())
+    ceiling = measure_ceiling(
+        config.bundle_dir / bundle, settings, samples, items, config.single_items
+    )
+    port = free_port()
+    cmd = _serve_cmd(config.bundle_dir, bundle, precision, port)
+    served = _served_run(label, bundle, precision, cmd, port, env, bodies, config)
+    return Variant(label, bundle, precision, ceiling, served)
+
+
+def _cold_starts(config: BenchConfig, first_s: float) -> list[float]:
+    times = [first_s]
+    for _ in range(config.cold_starts - 1):
+        port = free_port()
+        cmd = _serve_cmd(config.bundle_dir, config.student, "fp32", port)
+        server = start_server(cmd, f"http://127.0.0.1:{port}", config.server_env, cwd=REPO_ROOT)
+        times.append(server.ready_s)
+        server.stop()
+        server.log_path.unlink(missing_ok=True)
+    return times
+
+
+def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
+    """The whole benchmark; prints progress lines to stderr when `log`."""
+
+    def say(message: str) -> None:
+        if log:
+            print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    started_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    student_dir = config.bundle_dir / config.student
+    manifest = Manifest.load(student_dir)
+    samples = load_dev_samples(manifest.task_set, config.datasets_root, config.samples)
+    bodies = [multipart_body(s) for s in samples]
+    say(f"{len(samples)} {manifest.task_set} dev samples; requests {dict(config.requests)}")
+
+    plan = [("student fp32", config.student, "fp32")]
+    if INT8_MODEL_FILE in manifest.files:
+        plan.append(("student int8", config.student, "int8"))
+    if config.teacher:
+        plan.append(("teacher fp32", config.teacher, "fp32"))
+    variants = []
+    for label, bundle, precision in plan:
+        say(f"{label}: ceiling, then served")
+        variants.append(_variant(label, bundle, precision, samples, bodies, config))
+
+    naive = None
+    if config.checkpoint is not None:
+        say("naive PyTorch baseline")
+        port = free_port()
+        cmd = _naive_cmd(config.checkpoint, student_dir, port)
+        naive = _served_run("naive torch", config.student, "fp32", cmd, port, {}, bodies, config)
+
+    say("cold starts")
+    cold = _cold_starts(config, variants[0].served.ready_s)
+    return BenchResults(
+        config=config,
+        settings=_settings(config.server_env, "fp32").model_dump(mode="json"),
+        task_set=manifest.task_set,
+        variants=variants,
+        naive=naive,
+        cold_starts_s=cold,
+        started_at=started_at,
+        duration_s=time.perf_counter() - start,
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
