@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 DEFAULT_REQUESTS = "1:200,8:400,32:800"
@@ -86,10 +85,23 @@ def _optional_path(value: Path | None, default: Path) -> Path | None:
     return path if path.is_file() or value is not None else None
 
 
-def command_line() -> str:
-    """How this run was started, as a user would type it."""
-    argv = sys.argv[1:] if Path(sys.argv[0]).name in ("fusionserve", "cli.py") else sys.argv
-    return shlex.join(["fusionserve", *argv])
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, every option explicit (defaults included)."""
+    argv = [
+        "fusionserve", "bench", "--bundle-dir", str(args.bundle_dir), "--student", args.student,
+        "--requests", ",".join(f"{c}:{n}" for c, n in sorted(args.requests.items())),
+        "--warmup", str(args.warmup), "--samples", str(args.samples),
+        "--single-items", str(args.single_items), "--cold-starts", str(args.cold_starts),
+        "--datasets-root", str(args.datasets_root), "--out", str(args.out),
+    ]  # fmt: skip
+    for flag, value in (("--teacher", args.teacher), ("--checkpoint", args.checkpoint)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for key, value in args.server_env:
+        argv += ["--server-env", f"{key}={value}"]
+    if args.json is not None:
+        argv += ["--json", str(args.json)]
+    return shlex.join(argv)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
         server_env=dict(args.server_env),
     )
     results = run_bench(config)
-    print(write_report(results, command_line(), args.out, args.json))
+    print(write_report(results, command_line(args), args.out, args.json))
     return 0

@@ -1,0 +1,89 @@
+"""The whole benchmark in a tiny configuration: real processes, real HTTP, real dev images.
+
+Asserts the report's structure and internal consistency, never absolute numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from fusionserve.cli import build_parser, main
+
+SECTIONS = (
+    "# Benchmark results",
+    "## Machine",
+    "## Targets (ratios within this run)",
+    "## Load generator runs (HTTP on loopback)",
+    "## Ceiling (same pipeline in-process, no HTTP)",
+    "## Cold start and memory",
+)
+REQUESTS = {1: 6, 4: 12}
+
+
+@pytest.mark.slow
+def test_bench_tiny_run(
+    bench_bundle_dir: Path, bench_checkpoint: Path, medpix_root: Path, tmp_path: Path
+) -> None:
+    out, out_json = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = [
+        "bench", "--bundle-dir", str(bench_bundle_dir), "--checkpoint", str(bench_checkpoint),
+        "--datasets-root", str(medpix_root.parent), "--requests", "1:6,4:12", "--warmup", "2",
+        "--samples", "4", "--single-items", "5", "--cold-starts", "2",
+        "--out", str(out), "--json", str(out_json),
+    ]  # fmt: skip
+    assert main(argv) == 0
+
+    report = out.read_text()
+    positions = [report.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
+    assert "--requests 1:6,4:12" in report  # the command that produced it
+    data = json.loads(out_json.read_text())
+
+    assert [v["label"] for v in data["variants"]] == [
+        "student fp32",
+        "student int8",
+        "teacher fp32",
+    ]
+    assert [v["served"]["precision"] for v in data["variants"]] == ["fp32", "int8", "fp32"]
+    assert data["naive"]["label"] == "naive torch"
+    assert set(data["summary"]) == {"student fp32", "student int8", "teacher fp32", "naive torch"}
+    for label, levels in data["summary"].items():
+        assert set(levels) == {str(c) for c in REQUESTS}, label
+        for concurrency, level in levels.items():
+            assert level["ok"] == REQUESTS[int(concurrency)], (label, level["failures"])
+            assert level["failures"] == {}
+            assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+            assert level["throughput"] > 0
+    for variant in data["variants"]:
+        ceiling = variant["ceiling"]
+        assert len(ceiling["single_latencies_ms"]) == 5
+        assert ceiling["wall_s"] > 0 and ceiling["inference_items_per_s"] > 0
+        for level in variant["served"]["levels"]:
+            phases = level["load"]["server_phases_ms"]  # the service reports its own timings
+            assert set(phases) == {"queue", "preprocess", "inference", "total"}
+            assert phases["total"] >= phases["inference"] >= 0
+        assert variant["served"]["peak_rss_mb"] > 0
+    assert all(level["load"]["server_phases_ms"] == {} for level in data["naive"]["levels"])
+
+    assert len(data["cold_starts_s"]) == 2 and all(s > 0 for s in data["cold_starts_s"])
+    ratios = data["ratios"]
+    for key in ("served_over_ceiling", "served_over_naive", "student_over_teacher",
+                "int8_over_fp32", "cold_start_s"):  # fmt: skip
+        assert ratios[key] is not None and math.isfinite(ratios[key]) and ratios[key] > 0, key
+    assert len(data["targets"]) == 6
+    for target in data["targets"]:
+        assert target["holds"] in (True, False)  # every target measured; none decided here
+        assert f"| {target['name']} | {target['goal']} |" in report
+
+
+def test_requests_option_is_validated() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--requests", "1:10,32:50"])
+    assert args.requests == {1: 10, 32: 50}
+    for bad in ("1-10", "0:10", "4:0", ""):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", "--requests", bad])
