@@ -39,6 +39,10 @@ class ServingHooks:
     def item_rejected(self, model: str, reason: str) -> None:
         """An item was refused before inference: queue_full, deadline_exceeded, ..."""
 
+    def item_failed(self, model: str, code: str, status: int) -> None:
+        """One item was answered with an error (called once per failed item, from any layer,
+        in the caller's context); model is '' when the requested name matches no bundle."""
+
     def item_done(self, model: str, timings: PhaseTimings, prediction: Prediction) -> None:
         """One item was answered successfully (called once per item, also in batches)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from app.errors import InvalidUtf8, ModelNotReady, QueueFull, TextTooLong
+from app.errors import InvalidUtf8, ModelNotReady, QueueFull, TextTooLong, as_service_error
 from app.hooks import ServingHooks
 from app.postprocess import Prediction, postprocess
 from app.preprocess import PreprocessPool, prepare
@@ -44,7 +44,29 @@ class InferenceService:
         role: str | None = None,
         timings: PhaseTimings | None = None,
     ) -> PredictionResult:
-        timings = timings or PhaseTimings()
+        """Answer one item; every failure is reported once to hooks.item_failed, then raised."""
+        try:
+            return await self._predict(image, text, model, role, timings or PhaseTimings())
+        except Exception as exc:
+            err = as_service_error(exc)
+            self.hooks.item_failed(self._model_name(model, role), err.code, err.status)
+            raise
+
+    def _model_name(self, model: str | None, role: str | None) -> str:
+        """The bundle a failed item was meant for; '' when the request names none that exists."""
+        try:
+            return self.registry.lookup(model, role).name
+        except Exception:
+            return ""
+
+    async def _predict(
+        self,
+        image: bytes,
+        text: str,
+        model: str | None,
+        role: str | None,
+        timings: PhaseTimings,
+    ) -> PredictionResult:
         deadline = time.monotonic() + self.settings.request_timeout_s
         if len(text) > self.settings.max_text_chars:
             raise TextTooLong(

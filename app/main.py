@@ -18,6 +18,7 @@ from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
 from app.hooks import ServingHooks
 from app.inference import InferenceService
+from app.observability import Observability
 from app.openapi_docs import install_openapi
 from app.registry import ModelRegistry
 from app.routes import batch, health, models, predict
@@ -53,7 +54,8 @@ def install_middlewares(app: FastAPI, settings: Settings) -> None:
 def create_app(settings: Settings | None = None, hooks: ServingHooks | None = None) -> FastAPI:
     """Build the service; with no arguments, settings come from FUSIONSERVE_* variables."""
     settings = settings or Settings()
-    hooks = hooks or ServingHooks()
+    observability = Observability(settings, hooks)  # logging, metrics; wraps the caller's hooks
+    hooks = observability.hooks
     registry = ModelRegistry(settings, hooks)
     app = FastAPI(
         title="fusionserve",
@@ -69,4 +71,5 @@ def create_app(settings: Settings | None = None, hooks: ServingHooks | None = No
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app)
+    observability.install(app, list(registry.models))  # outermost middleware, GET /metrics
     return app

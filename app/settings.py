@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     cors_origins: CommaList = Field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
+    metrics_enabled: bool = True  # GET /metrics; >1 worker then needs PROMETHEUS_MULTIPROC_DIR
     log_level: str = "info"
     drain_timeout_s: float = Field(default=20.0, ge=0.0)
 

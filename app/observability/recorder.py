@@ -1,0 +1,133 @@
+"""The one writer of ServiceMetrics: serving-path hooks in, HTTP request records in.
+
+`ObservingHooks` is the `ServingHooks` the app runs with. It records metrics (when enabled),
+notes which model answered the current request (for the request metrics and the access line),
+and forwards every call to the caller's own hooks, if any.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.hooks import ServingHooks
+from app.observability.metrics import PHASES, ServiceMetrics
+from app.observability.record import RequestRecord
+from app.observability.rejections import REASONS, reason_for
+from app.observability.request_id import current_request
+
+if TYPE_CHECKING:
+    from app.postprocess import Prediction
+    from app.timing import PhaseTimings
+
+
+def _note_model(model: str) -> None:
+    ctx = current_request()
+    if ctx is not None and model:
+        ctx.models.add(model)
+
+
+class ObservingHooks(ServingHooks):
+    def __init__(self, metrics: ServiceMetrics | None, inner: ServingHooks | None = None) -> None:
+        self.metrics = metrics
+        self.inner = inner or ServingHooks()
+
+    def model_known(self, model: str) -> None:
+        """A configured model exists (still loading): its series start at 0, not absent."""
+        if (m := self.metrics) is not None:
+            m.model_ready.labels(model).set(0)
+            m.queue_depth.labels(model).set(0)
+            for reason in REASONS:
+                m.rejections.labels(model, reason)
+                m.rejections.labels("", reason)  # refused before any model was chosen
+
+    def model_loaded(
+        self,
+        model: str,
+        *,
+        ready: bool,
+        load_s: float,
+        warmup_s: float,
+        version: str,
+        provider: str,
+        precision: str,
+    ) -> None:
+        if (m := self.metrics) is not None:
+            m.model_ready.labels(model).set(1 if ready else 0)
+            m.model_load.labels(model).set(load_s)
+            m.model_warmup.labels(model).set(warmup_s)
+            if version or provider:
+                m.model_info.labels(model, version, provider, precision).set(1)
+        self.inner.model_loaded(
+            model,
+            ready=ready,
+            load_s=load_s,
+            warmup_s=warmup_s,
+            version=version,
+            provider=provider,
+            precision=precision,
+        )
+
+    def queue_depth(self, model: str, depth: int) -> None:
+        if (m := self.metrics) is not None:
+            m.queue_depth.labels(model).set(depth)
+        self.inner.queue_depth(model, depth)
+
+    def batch_done(self, model: str, size: int, inference_s: float, ok: bool) -> None:
+        if (m := self.metrics) is not None:
+            m.batch_duration.labels(model).observe(inference_s)
+            if ok:
+                m.batch_size.labels(model).observe(size)
+            else:
+                m.batch_failures.labels(model).inc()
+        self.inner.batch_done(model, size, inference_s, ok)
+
+    def item_rejected(self, model: str, reason: str) -> None:
+        # Counted by item_failed, which sees every item error once (from any layer).
+        self.inner.item_rejected(model, reason)
+
+    def item_failed(self, model: str, code: str, status: int) -> None:
+        _note_model(model)
+        reason = reason_for(code, status)
+        if reason is not None:
+            if (m := self.metrics) is not None:
+                m.rejections.labels(model, reason).inc()
+            ctx = current_request()
+            if ctx is not None:
+                ctx.rejection_counted = True
+        self.inner.item_failed(model, code, status)
+
+    def item_done(self, model: str, timings: PhaseTimings, prediction: Prediction) -> None:
+        _note_model(model)
+        if (m := self.metrics) is not None:
+            for phase in PHASES:
+                m.phase_duration.labels(model, phase).observe(getattr(timings, phase))
+            for task, pred in prediction.tasks.items():
+                m.predictions.labels(model, task, pred.label).inc()
+                m.confidence.labels(model, task).observe(pred.probability)
+                low = m.low_confidence.labels(model, task)  # exists at 0: ratios need it
+                if pred.low_confidence:
+                    low.inc()
+        self.inner.item_done(model, timings, prediction)
+
+    def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
+        if (m := self.metrics) is not None:
+            m.image_pixels.labels(model).observe(image_pixels)
+            m.text_tokens.labels(model).observe(text_tokens)
+        self.inner.input_size(model, image_pixels, text_tokens)
+
+
+def record_request(
+    metrics: ServiceMetrics, record: RequestRecord, item_rejection_counted: bool
+) -> None:
+    """Request counters and latency; request-level rejections not already counted per item."""
+    if not record.traffic:
+        return
+    status = str(record.status)
+    metrics.requests.labels(record.route, record.method, status, record.model).inc()
+    metrics.request_duration.labels(record.route, record.model).observe(record.duration_s)
+    if item_rejection_counted or record.status < 400:
+        return
+    if record.method == "POST" or record.status in (401, 403):
+        reason = reason_for(record.error_code, record.status)
+        if reason is not None:
+            metrics.rejections.labels(record.model, reason).inc()
