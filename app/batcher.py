@@ -73,6 +73,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._incoming = 0  # items being preprocessed for this model, not yet queued
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self.failure: str | None = None  # why the loop died, if it did (shown by readiness)
 
     @property
     def running(self) -> bool:
@@ -95,6 +96,19 @@ class DynamicBatcher(Generic[In, Out]):
     def start(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.name}")
         self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that ended without stop() is dead: say why, and fail what nobody will run."""
+        if self._stopping:
+            return
+        exc = None if task.cancelled() else task.exception()
+        self.failure = f"batcher loop died: {type(exc).__name__ if exc else 'cancelled'}"
+        logger.error(
+            "batcher %s: %s; the model is not ready", self.name, self.failure, exc_info=exc
+        )
+        while self._queue:
+            self._fail(self._queue.popleft(), ModelNotReady(f"model {self.name}: {self.failure}"))
 
     async def stop(self) -> None:
         """Stop accepting items, finish the queued ones, then end the loop and its thread."""

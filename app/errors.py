@@ -148,6 +148,20 @@ class ModelNotReady(ServiceError):
     code = "model_not_ready"
 
 
+class Unauthorized(ServiceError):
+    """API_KEY is set and the request carries no valid key (Authorization: Bearer / X-API-Key)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Draining(ServiceError):
+    """The server is shutting down and no longer takes new work; retry on another replica."""
+
+    status = 503
+    code = "draining"
+
+
 class DeadlineExceeded(ServiceError):
     """REQUEST_TIMEOUT_S passed before inference."""
 

@@ -22,7 +22,9 @@ from app.observability import Observability
 from app.openapi_docs import install_openapi
 from app.registry import ModelRegistry
 from app.routes import batch, health, models, predict
+from app.security import install_security
 from app.settings import Settings
+from app.shutdown import install_drain
 
 ROUTERS = (predict.router, batch.router, models.router, health.router)
 DESCRIPTION = (
@@ -71,5 +73,7 @@ def create_app(settings: Settings | None = None, hooks: ServingHooks | None = No
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app)
+    install_drain(app, settings)  # in-flight count; SIGTERM → not ready, drain, exit
+    install_security(app, settings)  # API key, CORS, security headers (after the OpenAPI hook)
     observability.install(app, list(registry.models))  # outermost middleware, GET /metrics
     return app

@@ -73,7 +73,8 @@ class ServedModel:
     @property
     def status_reason(self) -> str | None:
         if self.state is ModelState.READY and not self.ready:
-            return "batcher is not running"
+            failure = self.batcher.failure if self.batcher is not None else None
+            return failure or "batcher is not running"
         return self.reason
 
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Exposure, logging, shutdown (read by the auth/observability/shutdown layers)
     api_key: SecretStr | None = None
+    auth_protect_health: bool = False  # with API_KEY: also require it on /health/*
+    auth_protect_metrics: bool = False  # with API_KEY: also require it on /metrics
     cors_origins: CommaList = Field(default_factory=list)
     log_format: Literal["json", "text"] = "json"
     metrics_enabled: bool = True  # GET /metrics; >1 worker then needs PROMETHEUS_MULTIPROC_DIR

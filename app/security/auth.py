@@ -1,0 +1,140 @@
+"""Optional API key: when API_KEY is set, every route needs it except the open ones.
+
+Deny by default: a route added later is protected without anyone remembering to protect it.
+Open: the docs and OpenAPI schema (the public contract, no data), /health/* (probes) and
+/metrics (scrapers) unless AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS say otherwise. The key
+comes as `Authorization: Bearer <key>` or `X-API-Key: <key>`; it is compared in constant time
+over sha256 digests, so neither its content nor its length leaks through timing. The key is
+never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import Unauthorized, error_response
+from app.observability import record_rejection
+from app.settings import Settings
+
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+REALM = 'Bearer realm="fusionserve"'
+BEARER_SCHEME = "bearerAuth"
+HEADER_SCHEME = "apiKeyHeader"
+
+
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
+
+
+class PathPolicy:
+    """Which paths need the key."""
+
+    def __init__(self, protect_health: bool, protect_metrics: bool) -> None:
+        self.protect_health = protect_health
+        self.protect_metrics = protect_metrics
+
+    def is_open(self, path: str) -> bool:
+        if path in DOCS_PATHS:
+            return True
+        if path == "/health" or path.startswith("/health/"):
+            return not self.protect_health
+        if path == "/metrics":
+            return not self.protect_metrics
+        return False
+
+
+def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Every credential the request carries: Bearer tokens and X-API-Key values."""
+    keys = []
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                keys.append(token.strip())
+        elif name == b"x-api-key" and value.strip():
+            keys.append(value.strip())
+    return keys
+
+
+class ApiKeyAuth:
+    """Pure ASGI middleware: 401 `unauthorized` with WWW-Authenticate, before any body is read."""
+
+    def __init__(self, app: ASGIApp, api_key: str, policy: PathPolicy) -> None:
+        self.app = app
+        self._expected = _digest(api_key.encode("utf-8"))
+        self.policy = policy
+
+    def accepts(self, keys: list[bytes]) -> bool:
+        # Check every presented key, so the time spent does not depend on which one matched.
+        matched = False
+        for key in keys:
+            matched |= hmac.compare_digest(_digest(key), self._expected)
+        return matched
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.policy.is_open(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        keys = presented_keys(list(scope.get("headers") or []))
+        if self.accepts(keys):
+            await self.app(scope, receive, send)
+            return
+        if keys:
+            err = Unauthorized(
+                "the API key is not valid",
+                {"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
+            )
+        else:
+            err = Unauthorized(
+                "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                {"WWW-Authenticate": REALM},
+            )
+        scope.setdefault("state", {})["error_code"] = err.code
+        if "app" in scope:
+            record_rejection(Request(scope), "unauthorized")
+        await error_response(err)(scope, receive, send)
+
+
+def document_api_key(app: FastAPI, policy: PathPolicy) -> None:
+    """Declare both key schemes and the 401 answer on protected operations in OpenAPI."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if BEARER_SCHEME in schema.get("components", {}).get("securitySchemes", {}):
+            return schema
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[BEARER_SCHEME] = {"type": "http", "scheme": "bearer"}
+        schemes[HEADER_SCHEME] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        for path, operations in schema.get("paths", {}).items():
+            if policy.is_open(path):
+                continue
+            for operation in operations.values():
+                operation["security"] = [{BEARER_SCHEME: []}, {HEADER_SCHEME: []}]
+                operation.setdefault("responses", {})["401"] = {
+                    "description": "Missing or invalid API key",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                        }
+                    },
+                }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_auth(app: FastAPI, settings: Settings) -> None:
+    """Protect the app when API_KEY is set; no-op otherwise."""
+    if settings.api_key is None:
+        return
+    policy = PathPolicy(settings.auth_protect_health, settings.auth_protect_metrics)
+    app.add_middleware(ApiKeyAuth, api_key=settings.api_key.get_secret_value(), policy=policy)
+    document_api_key(app, policy)
