@@ -79,6 +79,7 @@ class CalibratedProbabilities(nn.Module):
         self.task_names = tuple(task_names)
         self.temperatures = tuple(float(t) for t in temperatures)  # graph constants
         self.with_weights = bool(model.has_modality_weights)
+        self.train(False)
 
     @property
     def output_names(self) -> list[str]:
