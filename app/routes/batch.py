@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from app.contract.image import ImageDecodeError
 from app.dependencies import ServiceDep
 from app.errors import (
     InvalidRequest,
@@ -47,7 +48,7 @@ async def _one(
         result = await service.predict(item.image, item.text, item.model, item.role)
         return BatchItemResult(index=index, status=200, result=to_response(result))
     except Exception as exc:
-        if not isinstance(exc, ServiceError):
+        if not isinstance(exc, ServiceError | ImageDecodeError):  # a client error is not news
             logger.exception("batch item %d failed unexpectedly", index)
         err = as_service_error(exc)
         return BatchItemResult(

@@ -1,0 +1,1 @@
+"""Reliability and security: bad input, overload, faults, shutdown, auth, fuzzing."""
