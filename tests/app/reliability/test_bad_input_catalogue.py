@@ -106,7 +106,9 @@ CATALOGUE = [
         422,
         "invalid_utf8",
     ),
-    Case("invalid UTF-8 text (form)", lambda: _form(IMAGE, b"caption \xc3\x28"), 422, "invalid_utf8"),
+    Case(
+        "invalid UTF-8 text (form)", lambda: _form(IMAGE, b"caption \xc3\x28"), 422, "invalid_utf8"
+    ),
     Case(
         "lone surrogate escaped in JSON text",
         lambda: _raw(json.dumps({"image": b64(IMAGE), "text": "a \udc80"}).encode(), JSON),
@@ -115,11 +117,11 @@ CATALOGUE = [
     ),
     Case("not JSON", lambda: _raw(b'{"image": ', JSON), 400, "invalid_json"),
     Case("JSON array body", lambda: _json([1, 2]), 422, "invalid_request"),
-    Case("JSON with wrong types", lambda: _json({"image": 5, "text": ["x"]}), 422, "invalid_request"),
-    Case("unknown JSON field", lambda: _item(IMAGE, colour="red"), 422, "invalid_request"),
     Case(
-        "text/plain body", lambda: _raw(b"hello", "text/plain"), 415, "unsupported_media_type"
+        "JSON with wrong types", lambda: _json({"image": 5, "text": ["x"]}), 422, "invalid_request"
     ),
+    Case("unknown JSON field", lambda: _item(IMAGE, colour="red"), 422, "invalid_request"),
+    Case("text/plain body", lambda: _raw(b"hello", "text/plain"), 415, "unsupported_media_type"),
     Case(
         "broken multipart framing",
         lambda: _raw(b"--x\r\nnot a header\r\n", "multipart/form-data; boundary=x"),
@@ -154,8 +156,12 @@ CATALOGUE = [
         415,
         "unsupported_image",
     ),
-    Case("a GIF animation (GIF not accepted)", lambda: _item(animated_gif()), 415,
-         "unsupported_image"),  # fmt: skip
+    Case(
+        "a GIF animation (GIF not accepted)",
+        lambda: _item(animated_gif()),
+        415,
+        "unsupported_image",
+    ),
     Case("an animated PNG", lambda: _item(images.animated_png()), 415, "animated_image"),
     Case("a 1x1 image", lambda: _item(encode(Image.new("RGB", (1, 1)))), 422, "image_too_small"),
     Case(
@@ -166,8 +172,12 @@ CATALOGUE = [
     ),
     Case("16-bit PNG", lambda: _item(images.sixteen_bit_png()), 200, None),
     Case("CMYK JPEG", lambda: _item(images.cmyk_jpeg()), 200, None),
-    Case("palette PNG with transparency", lambda: _item(images.palette_png_with_transparency()),
-         200, None),  # fmt: skip
+    Case(
+        "palette PNG with transparency",
+        lambda: _item(images.palette_png_with_transparency()),
+        200,
+        None,
+    ),
     Case("EXIF-rotated JPEG", lambda: _item(images.exif_rotated_jpeg()), 200, None),
     # routing, models, batches, size
     Case("unknown model", lambda: _item(IMAGE, model="no-such-model"), 404, "unknown_model"),
