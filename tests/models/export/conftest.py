@@ -103,7 +103,27 @@ def tiny_checkpoint(
 ) -> Path:
     model = tiny_model("cross_attention", medpix_tokenizer.get_vocab_size())
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(
-        path, model, model.cfg, checkpoint_extra(medpix_tokenizer, medpix_root)
-    )
+    save_checkpoint(path, model, model.cfg, checkpoint_extra(medpix_tokenizer, medpix_root))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    """A bundle written by the real `fusionserve export --int8` on the full MedPix dev split."""
+    from fusionserve.cli import main
+
+    out = tmp_path_factory.mktemp("exported") / "medpix-tiny"
+    rc = main(
+        [
+            "export",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--int8",
+            "--threads",
+            "1",
+        ]
+    )
+    assert rc == 0
+    return out

@@ -1,0 +1,50 @@
+"""int8: only MatMul/Gemm are quantized (Conv and the embedding Gather stay float), the graph
+still runs close to fp32, and the shipping rule is "≤ 1 macro-F1 point per task"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from models.export.dev_data import DevSet
+from models.export.ort_eval import make_session, run_session
+from models.export.quantize import int8_acceptable, macro_f1_drops, op_counts, quantize_int8
+
+
+def test_int8_quantizes_matmul_and_gemm_only(
+    tiny_bundle: Path, tmp_path: Path, medpix_dev32: DevSet
+) -> None:
+    src, dst = tiny_bundle / "model.onnx", tmp_path / "model.int8.onnx"
+    details = quantize_int8(src, dst)
+    counts = op_counts(dst)
+    assert counts["MatMulInteger"] > 0 and counts["DynamicQuantizeLinear"] > 0
+    assert details["int8_ops"]["MatMulInteger"] == counts["MatMulInteger"]
+    assert not {"ConvInteger", "QLinearConv", "QLinearMatMul"} & set(counts)
+    assert counts["Conv"] == op_counts(src)["Conv"] >= 1  # ViT patch embedding stays float
+
+    model = onnx.load(str(dst))
+    floats = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    int8s = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    assert int8s, "no int8 weights"
+    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[0] in floats]
+    assert gathers, "the embedding tables must stay float"
+
+    fp32 = run_session(make_session(src), *medpix_dev32.rows(32))
+    int8 = run_session(make_session(dst), *medpix_dev32.rows(32))
+    for name, value in fp32.items():
+        np.testing.assert_allclose(int8[name].sum(axis=1), 1.0, atol=1e-5)
+        assert np.abs(int8[name] - value).max() < 0.1
+    assert dst.stat().st_size < src.stat().st_size
+
+
+def test_shipping_rule() -> None:
+    fp32 = {"modality": {"macro_f1": 0.90}, "location": {"macro_f1": 0.70}}
+    ok = {"modality": {"macro_f1": 0.895}, "location": {"macro_f1": 0.71}}
+    bad = {"modality": {"macro_f1": 0.90}, "location": {"macro_f1": 0.6899}}
+    assert macro_f1_drops(fp32, ok) == pytest.approx({"modality": 0.005, "location": -0.01})
+    assert int8_acceptable(macro_f1_drops(fp32, ok))
+    assert int8_acceptable({"modality": 0.01, "location": 0.0})
+    assert not int8_acceptable(macro_f1_drops(fp32, bad))
