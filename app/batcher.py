@@ -115,7 +115,8 @@ class DynamicBatcher(Generic[In, Out]):
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            # a loop that died already said why (_loop_ended); stopping must still succeed
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self._executor is not None:
             self._executor.shutdown(wait=True)
