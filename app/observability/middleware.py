@@ -33,15 +33,22 @@ logger = logging.getLogger("fusionserve.observability")
 MAX_ERROR_BODY = 4096
 
 
+def _match(scope: Scope, routes: Sequence[BaseRoute], depth: int = 0) -> BaseRoute | None:
+    for candidate in routes:
+        match, _ = candidate.matches(scope)
+        if match is not Match.FULL:
+            continue
+        inner = getattr(candidate, "original_router", None)  # FastAPI's included router
+        if inner is None:
+            return candidate
+        if depth < 4 and (found := _match(scope, inner.routes, depth + 1)) is not None:
+            return found
+    return None
+
+
 def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     """The matched route's template; for requests answered before routing, match it here."""
-    route = scope.get("route")
-    if route is None:
-        for candidate in routes:
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = candidate
-                break
+    route = scope.get("route") or _match(scope, routes)
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
