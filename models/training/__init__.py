@@ -1,0 +1,1 @@
+"""Training: config schema, teacher CE training and student distillation."""

@@ -1,0 +1,228 @@
+"""Training configuration: the YAML schema, validated up front with errors naming the bad key.
+
+A config describes one model (teacher or student). Relative paths are resolved against the
+working directory (run `fusionserve train` from the repository root); configs keep data and
+outputs outside the work tree (e.g. `../shared/datasets/...`, `../artifacts/checkpoints/...`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROLES = ("teacher", "student")
+LOSS_TYPES = ("ce", "vanilla", "combined")
+SCHEDULES = ("constant", "cosine")
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    type: str  # "medpix" or "wound" (also the task set)
+    root: str
+    train_split: str = "train"
+    dev_split: str = "dev"
+    batch_size: int = 32
+    image_size: int = 224
+    cache_dir: str | None = "../artifacts/cache"
+    columns: dict[str, str] = field(default_factory=dict)  # wound CSV column overrides
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    path: str | None = None  # tokenizer.json or vocab.txt; None → train WordPiece on train texts
+    from_teacher: bool = False  # student: reuse the teacher checkpoint's tokenizer and length
+    vocab_size: int = 8000
+    min_frequency: int = 2
+    lowercase: bool = True
+    max_length: int = 128
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 10
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    schedule: str = "constant"
+    grad_clip: float | None = None
+    hflip: bool = False  # horizontal flips of training images
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teacher_checkpoint: str
+    loss: str = "combined"
+    alpha: float = 1.0  # KL weight (CE weight is fixed at 1, as in the research code)
+    beta: float = 1.0  # feature MSE weight
+    gamma: float = 0.1  # contrastive (InfoNCE) weight
+    temperature: float = 4.0  # KD temperature T
+    contrastive_temperature: float = 0.1
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    text_weights: str | None = None  # local BERT-family weights (path or pkg:<package>/<file>)
+    freeze_text: bool = False  # keep the text backbone fixed (eval mode, no gradients)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    role: str
+    data: DataConfig
+    model: dict[str, Any]  # models.config.ModelConfig.from_dict input (validated there)
+    output_dir: str
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig | None = None
+    init: InitConfig = field(default_factory=InitConfig)
+    seed: int = 42
+    threads: int | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> TrainConfig:
+        cfg = _build(cls, raw, "")
+        _check(cfg)
+        return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML config file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path.resolve()}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    try:
+        return TrainConfig.from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _build(cls: type, raw: object, prefix: str) -> Any:
+    where = prefix or "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {_key(prefix, str(unknown[0]))!r}; valid keys: {sorted(fields)}"
+        )
+    values: dict[str, Any] = {}
+    for name, fld in fields.items():
+        key = _key(prefix, name)
+        if name not in raw:
+            no_default = dataclasses.MISSING
+            if fld.default is no_default and fld.default_factory is no_default:
+                raise ConfigError(f"missing required key {key!r}")
+            continue
+        values[name] = _coerce(hints[name], raw[name], key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: object, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key!r}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key!r}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key!r}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML reads "3e-4" as a string
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key!r}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key!r}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _check(cfg: TrainConfig) -> None:
+    from app.contract.tasks import TASK_SETS
+
+    if cfg.role not in ROLES:
+        raise ConfigError(f"'role': {cfg.role!r} is not one of {list(ROLES)}")
+    if cfg.data.type not in TASK_SETS:
+        raise ConfigError(f"'data.type': {cfg.data.type!r} is not one of {sorted(TASK_SETS)}")
+    if cfg.role == "student" and cfg.distill is None:
+        raise ConfigError("missing required key 'distill' (a student needs a teacher checkpoint)")
+    if cfg.role == "teacher" and cfg.distill is not None:
+        raise ConfigError("'distill': only a student config may have it")
+    if cfg.distill is not None and cfg.distill.loss not in LOSS_TYPES:
+        raise ConfigError(f"'distill.loss': {cfg.distill.loss!r} is not one of {list(LOSS_TYPES)}")
+    if cfg.optim.schedule not in SCHEDULES:
+        raise ConfigError(
+            f"'optim.schedule': {cfg.optim.schedule!r} is not one of {list(SCHEDULES)}"
+        )
+    positives = {
+        "data.batch_size": cfg.data.batch_size,
+        "data.image_size": cfg.data.image_size,
+        "tokenizer.max_length": cfg.tokenizer.max_length,
+        "tokenizer.vocab_size": cfg.tokenizer.vocab_size,
+        "optim.epochs": cfg.optim.epochs,
+        "optim.lr": cfg.optim.lr,
+    }
+    for key, number in positives.items():
+        if number <= 0:
+            raise ConfigError(f"{key!r}: must be > 0, got {number!r}")
+    if not 0.0 <= cfg.optim.warmup_ratio < 1.0:
+        raise ConfigError(f"'optim.warmup_ratio': must be in [0, 1), got {cfg.optim.warmup_ratio}")
+    if cfg.tokenizer.from_teacher and cfg.role != "student":
+        raise ConfigError("'tokenizer.from_teacher': only a student config may set it")
+    if cfg.tokenizer.from_teacher and cfg.tokenizer.path is not None:
+        raise ConfigError("'tokenizer.path': cannot be combined with tokenizer.from_teacher")
+    if cfg.init.freeze_text and cfg.init.text_weights is None:
+        raise ConfigError("'init.freeze_text': needs 'init.text_weights' (a frozen random encoder)")
+    if cfg.tokenizer.max_length < 3:
+        raise ConfigError("'tokenizer.max_length': must be >= 3 ([CLS] text [SEP])")
+    for key in ("vision", "text", "fusion_dim"):
+        if key not in cfg.model:
+            raise ConfigError(f"missing required key 'model.{key}'")

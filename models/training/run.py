@@ -1,0 +1,207 @@
+"""Train one model from a TrainConfig: a teacher on CE, or a student distilled from a frozen
+teacher checkpoint. Writes `<out>/best.pt` (models.checkpoint format, with the tokenizer JSON,
+max text length, label maps and training config) and `<out>/metrics.json` next to it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import Tensor
+
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.config import ModelConfig
+from models.multitask import MultiTaskModel, count_parameters
+from models.training.config import ConfigError, DistillConfig, TrainConfig
+from models.training.evaluate import evaluate
+from models.training.losses import FeatureProjector, LossWeights, ce_loss, distill_loss
+from models.training.prepare import PreparedData, encode_like, prepare_data
+from models.training.pretrained import freeze, load_text_weights, resolve_path
+from models.training.teacher_outputs import TeacherOutputs
+from models.training.tensors import Batch
+from models.training.trainer import fit, write_metrics
+
+CHECKPOINT_NAME = "best.pt"
+METRICS_NAME = "metrics.json"
+TOKENIZER_NAME = "tokenizer.json"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def model_config(cfg: TrainConfig, data: PreparedData) -> ModelConfig:
+    """The config's model section completed from the data: class counts and vocab size."""
+    raw = dict(cfg.model)
+    raw["num_classes"] = [len(data.spec.labels(t)) for t in data.spec.task_names]
+    raw["text_vocab_size"] = int(data.tokenizer.get_vocab_size())
+    text = raw.get("text")
+    if isinstance(text, dict):
+        positions = int(text.get("max_position_embeddings", 512))
+        if positions < data.max_length:
+            raise ConfigError(
+                f"'model.text.max_position_embeddings' ({positions}) < "
+                f"'tokenizer.max_length' ({data.max_length})"
+            )
+    try:
+        return ModelConfig.from_dict(raw)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"'model': {exc}") from None
+
+
+def load_teacher(distill: DistillConfig, task_set: str) -> tuple[Any, dict[str, Any]]:
+    path = Path(distill.teacher_checkpoint)
+    if not path.is_file():
+        raise ConfigError(
+            f"'distill.teacher_checkpoint': file not found: {path.resolve()} "
+            "(train the teacher first)"
+        )
+    teacher, _cfg, extra = load_checkpoint(path)
+    if extra.get("task_set") != task_set:
+        raise ConfigError(
+            f"'distill.teacher_checkpoint': teacher task set {extra.get('task_set')!r} "
+            f"!= data.type {task_set!r}"
+        )
+    return teacher, extra
+
+
+def train_model(
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run training end to end; returns the metrics.json payload."""
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, epochs=epochs))
+    out = Path(out_dir if out_dir is not None else cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+
+    teacher = teacher_extra = None
+    if cfg.distill is not None:
+        teacher, teacher_extra = load_teacher(cfg.distill, cfg.data.type)
+    tokenizer = max_length = None
+    if cfg.tokenizer.from_teacher and teacher_extra is not None:
+        tokenizer = Tokenizer.from_str(teacher_extra["tokenizer_json"])
+        max_length = int(teacher_extra["max_text_length"])
+    data = prepare_data(cfg, limit, tokenizer, max_length)
+    mcfg = model_config(cfg, data)
+    seed_everything(cfg.seed)  # same init whatever data preparation consumed
+    model = MultiTaskModel(mcfg)
+    frozen = []
+    if cfg.init.text_weights is not None:
+        load_text_weights(model.text, resolve_path(cfg.init.text_weights, "init.text_weights"))
+    if cfg.init.freeze_text:
+        freeze(model.text)
+        frozen.append(model.text)
+    task_names = data.spec.task_names
+    bs = cfg.data.batch_size
+
+    projector: FeatureProjector | None = None
+    if teacher is not None and teacher_extra is not None and cfg.distill is not None:
+        t_data = encode_like(
+            data,
+            Tokenizer.from_str(teacher_extra["tokenizer_json"]),
+            int(teacher_extra["max_text_length"]),
+        )
+        t_out = TeacherOutputs(teacher, t_data.train, bs, cached=not cfg.optim.hflip)
+        d = cfg.distill
+        weights = LossWeights(
+            d.loss, d.alpha, d.beta, d.gamma, d.temperature, d.contrastive_temperature
+        )
+        if d.loss == "combined":
+            projector = FeatureProjector(
+                teacher.proj_vis.in_features, teacher.proj_txt.in_features, mcfg.fusion_dim
+            )
+        teacher_dev = evaluate(teacher, t_data.dev, task_names, bs)
+
+        def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
+            t = t_out.for_batch(b) if weights.kind != "ce" else None
+            return distill_loss(weights, o, t, b.labels, projector)
+    else:
+        teacher_dev = None
+
+        def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
+            loss = ce_loss(o, b.labels)
+            return loss, {"ce": float(loss.detach())}
+
+    labels = {t: list(data.spec.labels(t)) for t in task_names}
+    training_config = {**cfg.to_dict(), "output_dir": str(out)}
+    header: dict[str, Any] = {
+        "name": cfg.name,
+        "role": cfg.role,
+        "task_set": cfg.data.type,
+        "parameters": count_parameters(model),
+        "train_samples": len(data.train),
+        "dev_samples": len(data.dev),
+        "max_text_length": data.max_length,
+        "train_token_length_percentiles": data.token_lengths,
+        "labels": labels,
+        "training_config": training_config,
+    }
+    if teacher_dev is not None:
+        header["teacher_dev"] = teacher_dev
+    (out / TOKENIZER_NAME).write_text(data.tokenizer.to_str(), encoding="utf-8")
+    checkpoint = out / CHECKPOINT_NAME
+
+    def save_best(record: dict[str, Any]) -> None:
+        extra = {
+            "task_set": cfg.data.type,
+            "role": cfg.role,
+            "tokenizer_json": data.tokenizer.to_str(),
+            "max_text_length": data.max_length,
+            "labels": labels,
+            "training_config": training_config,
+            "metrics": {"epoch": record["epoch"], "dev": record["dev"]},
+        }
+        save_checkpoint(checkpoint, model, mcfg, extra)
+
+    print(
+        f"{cfg.name}: {cfg.role} on {cfg.data.type}, {header['parameters']:,} parameters, "
+        f"train {len(data.train)} / dev {len(data.dev)}, max_length {data.max_length}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    result = fit(
+        model,
+        [projector] if projector is not None else [],
+        data.train,
+        data.dev,
+        task_names,
+        cfg.optim,
+        bs,
+        cfg.seed,
+        loss_fn,
+        save_best,
+        out / METRICS_NAME,
+        header,
+        progress,
+        frozen,
+    )
+    best_model, _, _ = load_checkpoint(checkpoint)
+    final_dev = evaluate(best_model, data.dev, task_names, bs)
+    payload = {
+        **header,
+        "best_epoch": result.best_epoch,
+        "best_dev_mean_macro_f1": result.best_score,
+        "final_dev": final_dev,
+        "checkpoint": str(checkpoint),
+        "train_wall_s": round(time.perf_counter() - started, 1),
+        "epochs": result.history,
+    }
+    write_metrics(out / METRICS_NAME, payload)
+    print(json.dumps({"final_dev": final_dev}, indent=1), flush=True)
+    return payload

@@ -1,0 +1,90 @@
+"""A split held in memory as tensors: cached uint8 images, token ids, labels.
+
+The whole dataset fits in RAM (≈150 KB per 224² image), so batches are index slices — no
+DataLoader workers, no per-epoch decoding, and shuffling is one seeded permutation per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.contract.text import TextEncoder
+from models.data import Sample
+from models.data.images import load_resized, normalise
+
+
+@dataclass
+class Batch:
+    index: torch.Tensor  # int64 [B] rows of the split
+    pixel_values: torch.Tensor  # f32 [B,3,H,W]
+    input_ids: torch.Tensor  # i64 [B,L]
+    attention_mask: torch.Tensor  # i64 [B,L]
+    labels: tuple[torch.Tensor, torch.Tensor]  # i64 [B] each
+
+
+@dataclass
+class SplitTensors:
+    pixels: np.ndarray  # uint8 [N,H,W,3]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor  # i64 [N,2]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batch(self, rows: torch.Tensor, flip: torch.Tensor | None = None) -> Batch:
+        """Rows `rows` as model inputs; `flip` (bool [B]) mirrors those images horizontally."""
+        pixels = self.pixels[rows.numpy()]
+        if flip is not None and bool(flip.any()):
+            pixels = pixels.copy()
+            chosen = flip.numpy()
+            pixels[chosen] = pixels[chosen][:, :, ::-1, :]
+        return Batch(
+            index=rows,
+            pixel_values=torch.from_numpy(normalise(pixels)),
+            input_ids=self.input_ids[rows],
+            attention_mask=self.attention_mask[rows],
+            labels=(self.labels[rows, 0], self.labels[rows, 1]),
+        )
+
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        hflip: bool = False,
+    ) -> Iterator[Batch]:
+        """Shuffled (when `generator` is given) batches; flips drawn from the same generator."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            flip = (
+                torch.rand(len(rows), generator=generator) < 0.5
+                if hflip and generator is not None
+                else None
+            )
+            yield self.batch(rows, flip)
+
+
+def encode_texts(encoder: TextEncoder, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    encoded = encoder.encode(list(texts))
+    return torch.from_numpy(encoded.input_ids), torch.from_numpy(encoded.attention_mask)
+
+
+def build_split(
+    samples: Sequence[Sample],
+    encoder: TextEncoder,
+    image_size: int = 224,
+    cache_dir: str | None = None,
+    pixels: np.ndarray | None = None,
+) -> SplitTensors:
+    """Tensors for `samples`; `pixels` reuses already-loaded images (same rows, same order)."""
+    if pixels is None:
+        pixels = load_resized([s.image_path for s in samples], image_size, cache_dir)
+    ids, mask = encode_texts(encoder, [s.text for s in samples])
+    labels = torch.tensor([list(s.labels) for s in samples], dtype=torch.int64)
+    return SplitTensors(pixels, ids, mask, labels)
