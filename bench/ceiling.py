@@ -40,6 +40,7 @@ class CeilingResult:
     batch_size: int
     workers: int
     wall_s: float
+    cpu_s: float  # process CPU time of the pipelined run (all threads)
     single_latencies_ms: tuple[float, ...]
     preprocess_ms: float  # mean decode + tokenize of one item, one thread
     inference_items_per_s: float  # the graph alone at batch_size, prepared inputs
@@ -48,6 +49,11 @@ class CeilingResult:
     @property
     def throughput(self) -> float:
         return self.items / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def cpu_ms_per_item(self) -> float:
+        """CPU cost of one item through the pipeline: robust to other load on the machine."""
+        return 1000.0 * self.cpu_s / self.items
 
     @property
     def single_p50(self) -> float:
@@ -139,13 +145,16 @@ def measure_ceiling(
     batch_size, workers = settings.max_batch_size, settings.preprocess_workers
     single_item_latencies_ms(spec, model, samples, WARMUP_ITEMS)
     pipelined_wall_s(spec, model, samples, min(items, 2 * batch_size), batch_size, workers)
+    cpu_start = time.process_time()
     wall_s = pipelined_wall_s(spec, model, samples, items, batch_size, workers)
+    cpu_s = time.process_time() - cpu_start
     latencies = single_item_latencies_ms(spec, model, samples, single_items)
     return CeilingResult(
         items=items,
         batch_size=batch_size,
         workers=workers,
         wall_s=wall_s,
+        cpu_s=cpu_s,
         single_latencies_ms=tuple(latencies),
         preprocess_ms=_preprocess_ms(spec, samples, single_items),
         inference_items_per_s=_inference_items_per_s(model, samples, spec, batch_size, items),

@@ -76,6 +76,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("bench/RESULTS.md"), help="Markdown report path"
     )
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy profiles of each server at the top concurrency into DIR (perturbs the "
+        "numbers: use for diagnosis, not for RESULTS.md)",
+    )
 
 
 def _optional_path(value: Path | None, default: Path) -> Path | None:
@@ -99,8 +106,9 @@ def command_line(args: argparse.Namespace) -> str:
             argv += [flag, str(value)]
     for key, value in args.server_env:
         argv += ["--server-env", f"{key}={value}"]
-    if args.json is not None:
-        argv += ["--json", str(args.json)]
+    for flag, path in (("--json", args.json), ("--profile", args.profile)):
+        if path is not None:
+            argv += [flag, str(path)]
     return shlex.join(argv)
 
 
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         single_items=args.single_items,
         cold_starts=max(1, args.cold_starts),
         server_env=dict(args.server_env),
+        profile_dir=args.profile,
     )
     results = run_bench(config)
     print(write_report(results, command_line(args), args.out, args.json))

@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -35,6 +35,19 @@ class LoadResult:
     latencies_ms: tuple[float, ...]  # successful requests only
     failures: dict[int, int] = field(default_factory=dict)  # status → count (0 = transport)
     server_phases_ms: dict[str, float] = field(default_factory=dict)  # means of timing_ms
+    client_cpu_s: float = 0.0  # this process's CPU time during the measured requests
+    server_cpu_s: float | None = None  # the server's, when a probe was given
+
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        """Server CPU per request: robust to other load on the machine, unlike wall time."""
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return 1000.0 * self.server_cpu_s / self.requests
+
+    @property
+    def client_cpu_ms_per_request(self) -> float:
+        return 1000.0 * self.client_cpu_s / self.requests if self.requests else 0.0
 
     @property
     def ok(self) -> int:
@@ -129,19 +142,25 @@ async def run_load(
     requests: int,
     warmup: int = 0,
     timeout_s: float = 120.0,
+    server_cpu: Callable[[], float | None] | None = None,
 ) -> LoadResult:
     """`requests` POSTs of `bodies` (cycled) to `url` from `concurrency` clients.
 
     `warmup` unrecorded requests at the same concurrency come first: they open the
-    connections and let the server reach its steady state.
+    connections and let the server reach its steady state. `server_cpu` (the server process's
+    CPU seconds so far) is read around the measured requests only.
     """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as client:
         await _drive(client, url, bodies, concurrency, warmup, None)
         tally = _Tally()
+        server_before = server_cpu() if server_cpu else None
+        client_before = time.process_time()
         start = time.perf_counter()
         await _drive(client, url, bodies, concurrency, requests, tally)
         wall_s = time.perf_counter() - start
+        client_cpu_s = time.process_time() - client_before
+        server_after = server_cpu() if server_cpu else None
     phases = {}
     if tally.phase_count:
         phases = {k: tally.phase_sums[k] / tally.phase_count for k in PHASES}
@@ -152,4 +171,10 @@ async def run_load(
         latencies_ms=tuple(tally.latencies_ms),
         failures=dict(tally.failures),
         server_phases_ms=phases,
+        client_cpu_s=client_cpu_s,
+        server_cpu_s=(
+            server_after - server_before
+            if server_after is not None and server_before is not None
+            else None
+        ),
     )

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.suite import REPO_ROOT, BenchResults, LevelRun, ServedRun, Variant, median
+from bench.loadgen import LoadResult
+from bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
 
 PACKAGES = ("onnxruntime", "numpy", "pillow", "tokenizers", "fastapi", "uvicorn", "httpx", "torch")
 SETTINGS_SHOWN = (
@@ -54,16 +55,21 @@ def _levels(results: BenchResults) -> tuple[int, int]:
     return levels[0], levels[-1]
 
 
+def _faster(fast: Variant, slow: Variant, high: int) -> tuple[float | None, float | None]:
+    """(served throughput ratio at `high`, graph-alone ratio) of `fast` over `slow`."""
+    served = _ratio(fast.served.level(high).throughput, slow.served.level(high).throughput)
+    graph = _ratio(fast.ceiling.inference_items_per_s, slow.ceiling.inference_items_per_s)
+    return served, graph
+
+
 def ratios(results: BenchResults) -> dict[str, float | None]:
-    """The target ratios (None where this run could not measure one)."""
+    """The target ratios and the CPU figures behind them (None where not measured)."""
     low, high = _levels(results)
     main = results.variants[0]
-    served_hi = main.served.level(high).load
+    served_hi = main.served.level(high)
     out: dict[str, float | None] = {
         "served_over_ceiling": _ratio(served_hi.throughput, main.ceiling.throughput),
-        "low_p50_minus_ceiling_single_ms": (
-            main.served.level(low).load.p50 - main.ceiling.single_p50
-        ),
+        "low_p50_minus_ceiling_single_ms": main.served.level(low).p50 - main.ceiling.single_p50,
         "served_over_naive": None,
         "naive_p99_ms": None,
         "served_p99_ms": served_hi.p99,
@@ -72,26 +78,22 @@ def ratios(results: BenchResults) -> dict[str, float | None]:
         "int8_over_fp32": None,
         "int8_over_fp32_inference_only": None,
         "cold_start_s": median(results.cold_starts_s),
+        "served_server_cpu_ms_per_request": served_hi.server_cpu_ms_per_request,
+        "served_client_cpu_ms_per_request": served_hi.client_cpu_ms_per_request,
+        "ceiling_cpu_ms_per_item": main.ceiling.cpu_ms_per_item,
+        "naive_server_cpu_ms_per_request": None,
     }
     if results.naive is not None:
-        naive_hi = results.naive.level(high).load
+        naive_hi = results.naive.level(high)
         out["served_over_naive"] = _ratio(served_hi.throughput, naive_hi.throughput)
         out["naive_p99_ms"] = naive_hi.p99
-    for key, label in (("student_over_teacher", "teacher fp32"), ("int8_over_fp32", "")):
-        other = results.variant(label) if label else results.variant("student int8")
-        if other is None:
-            continue
-        other_hi = other.served.level(high).load.throughput
-        if key == "student_over_teacher":
-            out[key] = _ratio(served_hi.throughput, other_hi)
-            out[key + "_inference_only"] = _ratio(
-                main.ceiling.inference_items_per_s, other.ceiling.inference_items_per_s
-            )
-        else:
-            out[key] = _ratio(other_hi, served_hi.throughput)
-            out[key + "_inference_only"] = _ratio(
-                other.ceiling.inference_items_per_s, main.ceiling.inference_items_per_s
-            )
+        out["naive_server_cpu_ms_per_request"] = naive_hi.server_cpu_ms_per_request
+    if (teacher := results.variant("teacher fp32")) is not None:
+        out["student_over_teacher"], out["student_over_teacher_inference_only"] = _faster(
+            main, teacher, high
+        )
+    if (int8 := results.variant("student int8")) is not None:
+        out["int8_over_fp32"], out["int8_over_fp32_inference_only"] = _faster(int8, main, high)
     return out
 
 
@@ -189,8 +191,7 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _level_row(name: str, run: LevelRun) -> str:
-    load = run.load
+def _level_row(name: str, load: LoadResult) -> str:
     failures = ", ".join(f"{k or 'conn'}:{v}" for k, v in sorted(load.failures.items())) or "0"
     phases = load.server_phases_ms
     phase = (
@@ -198,12 +199,14 @@ def _level_row(name: str, run: LevelRun) -> str:
         if phases
         else "—"
     )
-    wall = load.wall_s
-    server_cores = _fmt(run.server_cpu_s / wall if run.server_cpu_s is not None else None)
+    cores = None
+    if load.server_cpu_s is not None and load.wall_s > 0:
+        cores = load.server_cpu_s / load.wall_s
     return (
         f"| {name} | {load.concurrency} | {load.requests} | {failures} | "
-        f"{load.throughput:.1f} | {load.p50:.1f} | {load.p95:.1f} | {load.p99:.1f} | "
-        f"{phase} | {server_cores} | {run.client_cpu_s / wall:.2f} |"
+        f"{load.throughput:.1f} | {load.p50:.1f} | {load.p95:.1f} | {load.p99:.1f} | {phase} | "
+        f"{_fmt(load.server_cpu_ms_per_request)} ({_fmt(cores)}) | "
+        f"{load.client_cpu_ms_per_request:.2f} |"
     )
 
 
@@ -215,8 +218,35 @@ def _ceiling_row(variant: Variant) -> str:
     c = variant.ceiling
     return (
         f"| {variant.label} | {c.items} | {c.batch_size} | {c.workers} | {c.throughput:.1f} | "
-        f"{c.single_p50:.2f} | {c.preprocess_ms:.2f} | {c.inference_items_per_s:.1f} |"
+        f"{c.cpu_ms_per_item:.2f} | {c.single_p50:.2f} | {c.preprocess_ms:.2f} | "
+        f"{c.inference_items_per_s:.1f} |"
     )
+
+
+def _cpu_section(results: BenchResults, r: dict[str, float | None]) -> list[str]:
+    """CPU cost per request at the top concurrency: what serving adds to the pipeline."""
+    _, high = _levels(results)
+    ceiling, served = r["ceiling_cpu_ms_per_item"], r["served_server_cpu_ms_per_request"]
+    client, naive = r["served_client_cpu_ms_per_request"], r["naive_server_cpu_ms_per_request"]
+    overhead = served - ceiling if served is not None and ceiling is not None else None
+    bound = 2000.0 / (served + client) if served and client is not None else None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if bound is not None and cores:
+        bound *= cores / 2
+    return [
+        f"## CPU per request (c={high}, {results.variants[0].label})",
+        "",
+        "| where | CPU ms per request |",
+        "|---|---|",
+        f"| ceiling pipeline (decode + tokenize + graph, in-process) | {_fmt(ceiling)} |",
+        f"| served process (all threads) | {_fmt(served)} |",
+        f"| — of which serving adds (HTTP, multipart, queues, JSON) | {_fmt(overhead)} |",
+        f"| load generator (same machine) | {_fmt(client)} |",
+        f"| naive baseline process | {_fmt(naive)} |",
+        "",
+        f"With {cores} cores shared by server and load generator, the CPU alone bounds the "
+        f"served rate near {_fmt(bound, 0)} req/s.",
+    ]
 
 
 def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]) -> str:
@@ -232,6 +262,15 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         f"fixed request counts per concurrency {dict(cfg.requests)} after {cfg.warmup} "
         "warm-up requests each.",
         "",
+        *(
+            [
+                f"**Profiled run** (py-spy attached at the top concurrency, profiles in "
+                f"`{cfg.profile_dir}`): sampling perturbs these numbers; diagnosis only.",
+                "",
+            ]
+            if cfg.profile_dir is not None
+            else []
+        ),
         "## Machine",
         "",
         f"- CPU: {machine['cpu']}, {machine['cores_usable']} usable cores; {machine['platform']}; "
@@ -240,8 +279,9 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         f"- Server settings: {shown}",
         "- Honesty note: the load generator (async httpx, this process), the server process "
         "and its threads all share the same cores on loopback, and other work on this shared "
-        "machine may run at the same time (load averages per run below). The `server cores` "
-        "and `client cores` columns show how the CPU was split (CPU-seconds per wall second).",
+        "machine may run at the same time (load averages per run below). CPU milliseconds per "
+        "request (server process; load generator) show how the cores were split and are far "
+        "less sensitive to other load than wall-clock rates.",
         "",
         "## Targets (ratios within this run)",
         "",
@@ -251,6 +291,7 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
     for t in targets(results):
         verdict = "not measured" if t.holds is None else ("yes" if t.holds else "**no**")
         lines.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
+    lines += ["", *_cpu_section(results, r)]
     lines += [
         "",
         "## Load generator runs (HTTP on loopback)",
@@ -260,7 +301,7 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "(queue / preprocess / inference).",
         "",
         "| run | concurrency | requests | failures | req/s | p50 | p95 | p99 | "
-        "server phases ms | server cores | client cores |",
+        "server phases ms | server CPU ms/req (cores) | client CPU ms/req |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     runs = [v.served for v in results.variants]
@@ -272,9 +313,9 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "",
         "## Ceiling (same pipeline in-process, no HTTP)",
         "",
-        "| bundle | items | batch | decode workers | items/s | single-item p50 ms | "
-        "decode+tokenize ms/item | graph alone items/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| bundle | items | batch | decode workers | items/s | CPU ms/item | "
+        "single-item p50 ms | decode+tokenize ms/item | graph alone items/s |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(_ceiling_row(v) for v in results.variants),
         "",
         "## Cold start and memory",
@@ -305,19 +346,22 @@ def results_json(results: BenchResults, command: str, machine: dict[str, Any]) -
         "bundle_dir": str(results.config.bundle_dir),
         "datasets_root": str(results.config.datasets_root),
         "checkpoint": str(results.config.checkpoint) if results.config.checkpoint else None,
+        "profile_dir": str(results.config.profile_dir) if results.config.profile_dir else None,
         "requests": {str(k): v for k, v in results.config.requests.items()},
         "server_env": dict(results.config.server_env),
     }
     runs = [*(v.served for v in results.variants), *([results.naive] if results.naive else [])]
     raw["summary"] = {
         run.label: {
-            str(level.load.concurrency): {
-                "throughput": level.load.throughput,
-                "p50_ms": level.load.p50,
-                "p95_ms": level.load.p95,
-                "p99_ms": level.load.p99,
-                "ok": level.load.ok,
-                "failures": {str(k): v for k, v in level.load.failures.items()},
+            str(level.concurrency): {
+                "throughput": level.throughput,
+                "p50_ms": level.p50,
+                "p95_ms": level.p95,
+                "p99_ms": level.p99,
+                "ok": level.ok,
+                "failures": {str(k): v for k, v in level.failures.items()},
+                "server_cpu_ms_per_request": level.server_cpu_ms_per_request,
+                "client_cpu_ms_per_request": level.client_cpu_ms_per_request,
             }
             for level in run.levels
         }

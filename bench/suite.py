@@ -9,6 +9,7 @@ client and server share the same cores — the report says so and shows how the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -22,6 +23,7 @@ from app.settings import Settings
 from bench.ceiling import CeilingResult, measure_ceiling
 from bench.coldstart import ServerProcess, free_port, running_server, start_server
 from bench.loadgen import LoadResult, run_load
+from bench.profile import recording, summarize
 from bench.samples import Sample, load_dev_samples, multipart_body
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +42,7 @@ class BenchConfig:
     single_items: int = 100  # ceiling single-item latency passes
     cold_starts: int = 3  # student launches timed to ready (the first served launch counts)
     server_env: Mapping[str, str] = field(default_factory=dict)  # FUSIONSERVE_* overrides
-
-
-@dataclass
-class LevelRun:
-    """One concurrency level plus the CPU each side spent on it (seconds)."""
-
-    load: LoadResult
-    server_cpu_s: float | None
-    client_cpu_s: float
+    profile_dir: Path | None = None  # py-spy profiles of each server at the top concurrency
 
 
 @dataclass
@@ -56,13 +50,13 @@ class ServedRun:
     label: str
     bundle: str
     precision: str
-    levels: list[LevelRun]
+    levels: list[LoadResult]
     ready_s: float
     peak_rss_mb: float | None
     loadavg: tuple[float, float, float]
 
-    def level(self, concurrency: int) -> LevelRun:
-        return next(r for r in self.levels if r.load.concurrency == concurrency)
+    def level(self, concurrency: int) -> LoadResult:
+        return next(r for r in self.levels if r.concurrency == concurrency)
 
 
 @dataclass
@@ -122,18 +116,49 @@ def _naive_cmd(checkpoint: Path, bundle_dir: Path, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _profiles(config: BenchConfig, slug: str, pid: int, profile: bool) -> contextlib.ExitStack:
+    """Both py-spy recordings (all busy threads; GIL holder) when profiling this level."""
+    stack = contextlib.ExitStack()
+    if profile and config.profile_dir is not None:
+        stack.enter_context(recording(pid, config.profile_dir / f"{slug}.raw"))
+        stack.enter_context(recording(pid, config.profile_dir / f"{slug}-gil.raw", gil=True))
+    return stack
+
+
+def _write_summaries(config: BenchConfig, slug: str) -> None:
+    if config.profile_dir is None:
+        return
+    for name in (slug, f"{slug}-gil"):
+        raw = config.profile_dir / f"{name}.raw"
+        if raw.is_file():
+            (config.profile_dir / f"{name}.txt").write_text(summarize(raw))
+
+
 def _drive_levels(
-    server: ServerProcess, url: str, bodies: list[tuple[bytes, str]], config: BenchConfig
-) -> list[LevelRun]:
+    label: str,
+    server: ServerProcess,
+    url: str,
+    bodies: list[tuple[bytes, str]],
+    config: BenchConfig,
+) -> list[LoadResult]:
     runs = []
+    top = max(config.requests)
     for concurrency, requests in sorted(config.requests.items()):
-        server_cpu = cpu_seconds(server.pid)
-        client_cpu = time.process_time()
-        load = asyncio.run(run_load(url, bodies, concurrency, requests, config.warmup))
-        client_cpu_s = time.process_time() - client_cpu
-        after = cpu_seconds(server.pid)
-        server_cpu_s = after - server_cpu if after is not None and server_cpu is not None else None
-        runs.append(LevelRun(load, server_cpu_s, client_cpu_s))
+        slug = f"{label.replace(' ', '-')}-c{concurrency}"
+        with _profiles(config, slug, server.pid, concurrency == top):
+            load = asyncio.run(
+                run_load(
+                    url,
+                    bodies,
+                    concurrency,
+                    requests,
+                    config.warmup,
+                    server_cpu=lambda: cpu_seconds(server.pid),
+                )
+            )
+        if concurrency == top:
+            _write_summaries(config, slug)
+        runs.append(load)
     return runs
 
 
@@ -150,7 +175,7 @@ def _served_run(
     loadavg = os.getloadavg()
     base_url = f"http://127.0.0.1:{port}"
     with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
-        levels = _drive_levels(server, f"{base_url}/predict?model={bundle}", bodies, config)
+        levels = _drive_levels(label, server, f"{base_url}/predict?model={bundle}", bodies, config)
         return ServedRun(
             label, bundle, precision, levels, server.ready_s, server.peak_rss_mb(), loadavg
         )

@@ -62,17 +62,20 @@ def test_bench_tiny_run(
         ceiling = variant["ceiling"]
         assert len(ceiling["single_latencies_ms"]) == 5
         assert ceiling["wall_s"] > 0 and ceiling["inference_items_per_s"] > 0
+        assert ceiling["cpu_s"] > 0
         for level in variant["served"]["levels"]:
-            phases = level["load"]["server_phases_ms"]  # the service reports its own timings
+            phases = level["server_phases_ms"]  # the service reports its own timings
             assert set(phases) == {"queue", "preprocess", "inference", "total"}
             assert phases["total"] >= phases["inference"] >= 0
+            assert level["server_cpu_s"] > 0 and level["client_cpu_s"] > 0
         assert variant["served"]["peak_rss_mb"] > 0
-    assert all(level["load"]["server_phases_ms"] == {} for level in data["naive"]["levels"])
+    assert all(level["server_phases_ms"] == {} for level in data["naive"]["levels"])
 
     assert len(data["cold_starts_s"]) == 2 and all(s > 0 for s in data["cold_starts_s"])
     ratios = data["ratios"]
     for key in ("served_over_ceiling", "served_over_naive", "student_over_teacher",
-                "int8_over_fp32", "cold_start_s"):  # fmt: skip
+                "int8_over_fp32", "cold_start_s", "served_server_cpu_ms_per_request",
+                "ceiling_cpu_ms_per_item", "naive_server_cpu_ms_per_request"):  # fmt: skip
         assert ratios[key] is not None and math.isfinite(ratios[key]) and ratios[key] > 0, key
     assert len(data["targets"]) == 6
     for target in data["targets"]:
