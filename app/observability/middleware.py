@@ -77,6 +77,32 @@ class ObservabilityMiddleware:
         if metrics is not None:
             metrics.in_flight.inc()
 
+        finished = False
+
+        def finish() -> None:
+            """Record once: just before the last body chunk leaves (so a client that has its
+            response sees it counted), or on the way out if no complete response was sent."""
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            if metrics is not None:
+                metrics.in_flight.dec()
+            record = RequestRecord(
+                request_id=ctx.request_id,
+                method=scope.get("method", ""),
+                route=route_template(scope, self.routes),
+                status=status,
+                duration_s=time.perf_counter() - start,
+                model=ctx.model,
+                error_code=error_code(bytes(error_body)) if error_body else "",
+                traffic=traffic,
+                timings=state.get("timings"),
+                bytes_in=bytes_in,
+                bytes_out=bytes_out,
+            )
+            self._observe(record, ctx)
+
         async def counting_receive() -> Message:
             nonlocal bytes_in
             message = await receive()
@@ -99,28 +125,15 @@ class ObservabilityMiddleware:
                 bytes_out += len(body)
                 if status >= 400 and len(error_body) < MAX_ERROR_BODY:
                     error_body.extend(body[: MAX_ERROR_BODY - len(error_body)])
+                if not message.get("more_body", False):
+                    finish()
             await send(message)
 
         try:
             with bound(ctx):
                 await self.app(scope, counting_receive, observing_send)
         finally:
-            if metrics is not None:
-                metrics.in_flight.dec()
-            record = RequestRecord(
-                request_id=ctx.request_id,
-                method=scope.get("method", ""),
-                route=route_template(scope, self.routes),
-                status=status,
-                duration_s=time.perf_counter() - start,
-                model=ctx.model,
-                error_code=error_code(bytes(error_body)) if error_body else "",
-                traffic=traffic,
-                timings=state.get("timings"),
-                bytes_in=bytes_in,
-                bytes_out=bytes_out,
-            )
-            self._observe(record, ctx)
+            finish()
 
     def _observe(self, record: RequestRecord, ctx: RequestContext) -> None:
         try:
