@@ -37,6 +37,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TokenizerConfig:
+    """Which tokenizer the text backbone reads. A trained WordPiece vocabulary is not bit-exact
+    across runs (`tokenizers` breaks frequency ties in hash order); the trained tokenizer is
+    saved with the checkpoint, and `path` pins one for exact reruns."""
+
     path: str | None = None  # tokenizer.json or vocab.txt; None → train WordPiece on train texts
     from_teacher: bool = False  # student: reuse the teacher checkpoint's tokenizer and length
     vocab_size: int = 8000

@@ -101,7 +101,7 @@ def train_model(
     mcfg = model_config(cfg, data)
     seed_everything(cfg.seed)  # same init whatever data preparation consumed
     model = MultiTaskModel(mcfg)
-    frozen = []
+    frozen: list[torch.nn.Module] = []
     if cfg.init.text_weights is not None:
         load_text_weights(model.text, resolve_path(cfg.init.text_weights, "init.text_weights"))
     if cfg.init.freeze_text:

@@ -93,9 +93,10 @@ def fit(
             bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}")
         dev_metrics = evaluate(model, dev, task_names, batch_size)
         score = float(dev_metrics["mean_macro_f1"])  # type: ignore[arg-type]
-        record = {
+        train_means = {k: v / max(seen, 1) for k, v in totals.items()}
+        record: dict[str, Any] = {
             "epoch": epoch,
-            "train": {k: v / max(seen, 1) for k, v in totals.items()},
+            "train": train_means,
             "dev": dev_metrics,
             "elapsed_s": round(time.perf_counter() - start, 1),
         }
@@ -106,7 +107,7 @@ def fit(
         result.wall_s = time.perf_counter() - start
         write_metrics(metrics_path, {**header, **summary(result)})
         print(
-            f"epoch {epoch}: loss {record['train'].get('loss', 0.0):.4f} "
+            f"epoch {epoch}: loss {train_means.get('loss', 0.0):.4f} "
             + " ".join(
                 f"{t} f1 {dev_metrics[t]['macro_f1']:.3f}"  # type: ignore[index]
                 for t in task_names

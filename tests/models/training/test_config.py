@@ -1,0 +1,108 @@
+"""Config validation: every error names the offending key; committed configs are valid."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from models.training.config import ConfigError, TrainConfig, load_config
+
+REPO = Path(__file__).resolve().parents[3]
+BASE: dict[str, Any] = {
+    "name": "t",
+    "role": "teacher",
+    "data": {"type": "medpix", "root": "data"},
+    "model": {"vision": "deit-tiny", "text": "bert-tiny", "fusion_dim": 64},
+    "output_dir": "out",
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(BASE)
+    node = raw
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("optim.lr", "fast", r"'optim\.lr': expected a number"),
+        ("optim.epochs", 2.5, r"'optim\.epochs': expected an integer"),
+        ("optim.epochs", 0, r"'optim\.epochs': must be > 0"),
+        ("optim.hflip", "yes", r"'optim\.hflip': expected true/false"),
+        ("optim.schedule", "step", r"'optim\.schedule': 'step' is not one of"),
+        ("optim.warmup_ratio", 1.5, r"'optim\.warmup_ratio'"),
+        ("optim.momentum", 0.9, r"unknown key 'optim\.momentum'"),
+        ("data.type", "xray", r"'data\.type': 'xray' is not one of"),
+        ("data.batch_size", -1, r"'data\.batch_size': must be > 0"),
+        ("tokenizer.max_length", 2, r"'tokenizer\.max_length': must be >= 3"),
+        ("role", "coach", r"'role': 'coach' is not one of"),
+        ("data", "medpix", r"data: expected a mapping"),
+        ("extra", 1, r"unknown key 'extra'"),
+        ("init.freeze_text", True, r"'init\.freeze_text': needs 'init\.text_weights'"),
+    ],
+)
+def test_bad_values_name_their_key(path: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(_with(path, value))
+
+
+def test_missing_required_keys_are_named() -> None:
+    raw = copy.deepcopy(BASE)
+    del raw["data"]["root"]
+    with pytest.raises(ConfigError, match=r"missing required key 'data\.root'"):
+        TrainConfig.from_dict(raw)
+    raw = copy.deepcopy(BASE)
+    del raw["model"]["fusion_dim"]
+    with pytest.raises(ConfigError, match=r"missing required key 'model\.fusion_dim'"):
+        TrainConfig.from_dict(raw)
+
+
+def test_student_needs_distill_and_a_known_loss() -> None:
+    with pytest.raises(ConfigError, match="missing required key 'distill'"):
+        TrainConfig.from_dict(_with("role", "student"))
+    raw = _with("role", "student")
+    raw["distill"] = {"teacher_checkpoint": "t.pt", "loss": "crd"}
+    with pytest.raises(ConfigError, match=r"'distill\.loss': 'crd' is not one of"):
+        TrainConfig.from_dict(raw)
+    raw["distill"] = {"teacher_checkpoint": "t.pt", "alpha": "0.5"}
+    assert TrainConfig.from_dict(raw).distill.alpha == 0.5  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="'distill': only a student"):
+        TrainConfig.from_dict({**BASE, "distill": {"teacher_checkpoint": "t.pt"}})
+
+
+def test_round_trip_through_dict() -> None:
+    cfg = TrainConfig.from_dict(_with("optim.lr", "3e-4"))
+    assert cfg.optim.lr == 3e-4
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_with("optim.lr", "x")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: 'optim\.lr'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "name", ["medpix-teacher", "medpix-student", "wound-teacher", "wound-student"]
+)
+def test_committed_configs_are_valid(name: str) -> None:
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert cfg.name == name and cfg.role == name.split("-")[1]
+    assert cfg.model.get("fusion_type") == "cross_attention"
+    assert not Path(cfg.output_dir).resolve().is_relative_to(REPO)
+    if cfg.distill is not None:
+        assert cfg.distill.teacher_checkpoint.startswith(
+            f"../artifacts/checkpoints/{cfg.data.type}"
+        )

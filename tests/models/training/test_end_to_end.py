@@ -1,0 +1,178 @@
+"""Tiny real-data teacher → student runs: artefacts written, losses finite, reproducible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from fusionserve.cli import main as cli_main
+from models.checkpoint import load_checkpoint
+from models.training.config import TrainConfig
+from models.training.run import CHECKPOINT_NAME, METRICS_NAME, train_model
+
+LIMIT = 16
+MODEL: dict[str, Any] = {
+    "vision": {
+        "type": "vit",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "patch_size": 16,
+        "image_size": 32,
+    },
+    "text": {
+        "type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+    },
+    "fusion_dim": 32,
+    "fusion_heads": 4,
+    "fusion_type": "cross_attention",
+}
+
+
+def _raw(role: str, root: Path, tmp: Path, **extra: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "name": f"tiny-{role}",
+        "role": role,
+        "seed": 7,
+        "threads": 1,
+        "data": {
+            "type": "medpix",
+            "root": str(root),
+            "batch_size": 8,
+            "image_size": 32,
+            "cache_dir": str(tmp / "cache"),
+        },
+        "tokenizer": {"vocab_size": 200, "max_length": 24},
+        "model": MODEL,
+        "optim": {"epochs": 2, "lr": 3e-3},
+        "output_dir": str(tmp / role),
+    }
+    raw.update(extra)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(medpix_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = TrainConfig.from_dict(_raw("teacher", medpix_root, tmp))
+    train_model(cfg, limit=LIMIT, progress=False)
+    return tmp / "teacher"
+
+
+def _student(
+    root: Path, teacher: Path, out: Path, loss: str, own_tokenizer: bool = True, **optim: Any
+) -> dict[str, Any]:
+    raw = _raw(
+        "student",
+        root,
+        out.parent,
+        distill={"teacher_checkpoint": str(teacher / CHECKPOINT_NAME), "loss": loss},
+    )
+    raw["optim"].update(optim)
+    # Own tokenizer (differs from the teacher's), or the teacher's: WordPiece training breaks
+    # frequency ties in hash order, so bit-exact reruns need a fixed tokenizer.
+    raw["tokenizer"] = (
+        {"vocab_size": 150, "max_length": 20} if own_tokenizer else {"from_teacher": True}
+    )
+    return train_model(TrainConfig.from_dict(raw), out_dir=out, limit=LIMIT, progress=False)
+
+
+def test_teacher_writes_checkpoint_and_metrics(teacher_dir: Path) -> None:
+    metrics = json.loads((teacher_dir / METRICS_NAME).read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+    assert metrics["train_samples"] == metrics["dev_samples"] == LIMIT
+    for task in ("modality", "location"):
+        assert set(metrics["final_dev"][task]) == {"accuracy", "macro_f1", "roc_auc"}
+    _model, cfg, extra = load_checkpoint(teacher_dir / CHECKPOINT_NAME)
+    assert extra["role"] == "teacher" and extra["task_set"] == "medpix"
+    assert extra["max_text_length"] == 24
+    assert extra["labels"]["modality"] == ["CT", "MR"]
+    assert extra["training_config"]["optim"]["epochs"] == 2
+    assert extra["metrics"]["epoch"] == metrics["best_epoch"]
+    assert cfg.text_vocab_size == json.loads(extra["tokenizer_json"])["model"]["vocab"].__len__()
+    assert (teacher_dir / "tokenizer.json").read_text() == extra["tokenizer_json"]
+
+
+def test_combined_student_is_finite_and_reproducible(medpix_root, teacher_dir, tmp_path):
+    first = _student(medpix_root, teacher_dir, tmp_path / "a", "combined", False, epochs=3)
+    second = _student(medpix_root, teacher_dir, tmp_path / "b", "combined", False, epochs=3)
+    losses = [e["train"]["loss"] for e in first["epochs"]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert set(first["epochs"][0]["train"]) == {"loss", "ce", "kl", "mse", "nce"}
+    assert losses[-1] < losses[0]
+    assert [e["train"] for e in second["epochs"]] == [e["train"] for e in first["epochs"]]
+    assert second["final_dev"] == first["final_dev"]
+    assert first["teacher_dev"]["modality"]["accuracy"] >= 0.0
+    model_a, _, extra = load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME)
+    model_b, _, _ = load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)
+    for (key, a), b in zip(
+        model_a.state_dict().items(), model_b.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), key
+    assert extra["role"] == "student" and extra["max_text_length"] == 24
+    teacher_tokenizer = (teacher_dir / "tokenizer.json").read_text()
+    assert extra["tokenizer_json"] == teacher_tokenizer
+
+
+@pytest.mark.parametrize(
+    ("loss", "parts"), [("vanilla", {"loss", "ce", "kl"}), ("ce", {"loss", "ce"})]
+)
+def test_other_losses_run(medpix_root, teacher_dir, tmp_path, loss, parts) -> None:
+    out = _student(medpix_root, teacher_dir, tmp_path / loss, loss, epochs=1)
+    assert set(out["epochs"][0]["train"]) == parts
+    assert out["max_text_length"] == 20
+
+
+def test_flips_use_live_teacher_outputs(medpix_root, teacher_dir, tmp_path) -> None:
+    out = _student(medpix_root, teacher_dir, tmp_path / "flip", "combined", epochs=1, hflip=True)
+    assert torch.isfinite(torch.tensor(out["epochs"][0]["train"]["loss"]))
+
+
+def test_cli_errors_are_clear(medpix_root, teacher_dir, tmp_path, capsys) -> None:
+    path = tmp_path / "teacher.yaml"
+    path.write_text(yaml.safe_dump(_raw("teacher", medpix_root, tmp_path)), encoding="utf-8")
+    assert cli_main(["train", "student", "--config", str(path)]) == 2
+    assert "'role' is 'teacher', not 'student'" in capsys.readouterr().err
+    student = _raw(
+        "student", medpix_root, tmp_path, distill={"teacher_checkpoint": str(tmp_path / "none.pt")}
+    )
+    path.write_text(yaml.safe_dump(student), encoding="utf-8")
+    assert cli_main(["train", "student", "--config", str(path), "--limit", "4"]) == 2
+    assert "'distill.teacher_checkpoint': file not found" in capsys.readouterr().err
+    bad_data = _raw("teacher", tmp_path / "nowhere", tmp_path)
+    path.write_text(yaml.safe_dump(bad_data), encoding="utf-8")
+    assert cli_main(["train", "teacher", "--config", str(path)]) == 2
+    assert "MedPix train split file not found" in capsys.readouterr().err
+
+
+def test_cli_trains_with_overrides(medpix_root, tmp_path) -> None:
+    path = tmp_path / "teacher.yaml"
+    path.write_text(yaml.safe_dump(_raw("teacher", medpix_root, tmp_path)), encoding="utf-8")
+    out = tmp_path / "cli-out"
+    argv = [
+        "train",
+        "teacher",
+        "--config",
+        str(path),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--limit",
+        "8",
+        "--no-progress",
+    ]
+    assert cli_main(argv) == 0
+    metrics = json.loads((out / METRICS_NAME).read_text())
+    assert len(metrics["epochs"]) == 1 and metrics["train_samples"] == 8
