@@ -176,3 +176,14 @@ def test_cli_trains_with_overrides(medpix_root, tmp_path) -> None:
     assert cli_main(argv) == 0
     metrics = json.loads((out / METRICS_NAME).read_text())
     assert len(metrics["epochs"]) == 1 and metrics["train_samples"] == 8
+
+
+def test_latency_tool_reports_each_checkpoint(teacher_dir, capsys) -> None:
+    from models.training.latency import main as latency_main
+
+    ckpt = teacher_dir / CHECKPOINT_NAME
+    assert latency_main([str(ckpt), "--threads", "1", "--batches", "1", "2", "--repeats", "1"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model, _, _ = load_checkpoint(ckpt)
+    assert row["parameters"] == sum(p.numel() for p in model.parameters())
+    assert set(row["ms_per_sample"]) == {"1", "2"} and min(row["ms_per_sample"].values()) > 0
