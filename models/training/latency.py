@@ -2,7 +2,7 @@
 
 `python -m models.training.latency CKPT [CKPT ...] [--threads N] [--batches 1 32]`
 prints ms/sample at each batch size and the parameter count; inputs are random tensors of
-the served shapes (image 3×224×224, text at the checkpoint's max length).
+the served shapes (the training image size, text at the checkpoint's max length).
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.checkpoints:
         model, _cfg, extra = load_checkpoint(path)
         length = int(extra["max_text_length"])
+        size = int(extra.get("training_config", {}).get("data", {}).get("image_size", 224))
         row = {
             "checkpoint": str(path),
             "parameters": count_parameters(model),
             "threads": args.threads,
             "ms_per_sample": {
-                str(b): round(latency_ms_per_sample(model, length, b, args.repeats), 3)
+                str(b): round(latency_ms_per_sample(model, length, b, args.repeats, size), 3)
                 for b in args.batches
             },
         }
