@@ -3,7 +3,8 @@
 Deny by default: a route added later is protected without anyone remembering to protect it.
 Open: the docs and OpenAPI schema (the public contract, no data), /health/* (probes) and
 /metrics (scrapers) unless AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS say otherwise. The key
-comes as `Authorization: Bearer <key>` or `X-API-Key: <key>`; it is compared in constant time
+comes as `Authorization: Bearer <key>` or `X-API-Key: <key>` (when both are sent, both must be
+right); it is compared in constant time
 over sha256 digests, so neither its content nor its length leaks through timing. The key is
 never logged.
 """
@@ -51,14 +52,14 @@ class PathPolicy:
 
 
 def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
-    """Every credential the request carries: Bearer tokens and X-API-Key values."""
+    """Every credential the request carries. A malformed one (another Authorization scheme, an
+    empty token) counts as a wrong key (b""), so it cannot be outvoted by a right one."""
     keys = []
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.strip().partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                keys.append(token.strip())
-        elif name == b"x-api-key" and value.strip():
+            keys.append(token.strip() if scheme.lower() == b"bearer" else b"")
+        elif name == b"x-api-key":
             keys.append(value.strip())
     return keys
 
@@ -72,11 +73,11 @@ class ApiKeyAuth:
         self.policy = policy
 
     def accepts(self, keys: list[bytes]) -> bool:
-        # Check every presented key, so the time spent does not depend on which one matched.
-        matched = False
-        for key in keys:
-            matched |= hmac.compare_digest(_digest(key), self._expected)
-        return matched
+        """At least one key, and every key presented is right: conflicting credentials (a bad
+        Bearer token next to a good X-API-Key) are refused, not resolved in the caller's favour.
+        Every key is compared, so the time spent does not depend on which one is wrong."""
+        matches = [hmac.compare_digest(_digest(key), self._expected) for key in keys]
+        return bool(matches) and all(matches)  # b"" never matches: an empty API_KEY is "off"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.policy.is_open(scope.get("path", "")):
