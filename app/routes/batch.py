@@ -45,15 +45,23 @@ async def _one(
 ) -> BatchItemResult:
     try:
         item = validate_item(raw, model, role)
+    except ServiceError as err:
+        # Refused before reaching the serving path, so count the rejection here.
+        service.hooks.item_failed("", err.code, err.status)
+        return _failed(index, err)
+    try:
         result = await service.predict(item.image, item.text, item.model, item.role)
         return BatchItemResult(index=index, status=200, result=to_response(result))
     except Exception as exc:
         if not isinstance(exc, ServiceError | ImageDecodeError):  # a client error is not news
             logger.exception("batch item %d failed unexpectedly", index)
-        err = as_service_error(exc)
-        return BatchItemResult(
-            index=index, status=err.status, error=ErrorDetail(code=err.code, message=err.message)
-        )
+        return _failed(index, as_service_error(exc))
+
+
+def _failed(index: int, err: ServiceError) -> BatchItemResult:
+    return BatchItemResult(
+        index=index, status=err.status, error=ErrorDetail(code=err.code, message=err.message)
+    )
 
 
 @router.post(

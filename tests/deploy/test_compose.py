@@ -35,7 +35,9 @@ def test_serving_variant(compose: dict[str, Any], service: str) -> None:
     assert "/srv/exported:ro" in svc["volumes"][0]
     env = svc["environment"]
     assert env["FUSIONSERVE_BUNDLE_DIR"] == "/srv/exported"
-    assert all(key.startswith("FUSIONSERVE_") for key in env)
+    assert all(key.startswith("FUSIONSERVE_") for key in env if key != "PROMETHEUS_MULTIPROC_DIR")
+    # More than one worker needs the shared metrics directory (the app refuses otherwise).
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     providers = env["FUSIONSERVE_PROVIDERS"].split(",")
     assert providers[-1] == "CPUExecutionProvider"
     assert (providers[0] == "CUDAExecutionProvider") == (target == "gpu")
