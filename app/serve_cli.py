@@ -50,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
         workers=settings.workers,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.drain_timeout_s) or None,
+        server_header=False,  # do not advertise the server software
     )
     return 0

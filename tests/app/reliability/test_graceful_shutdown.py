@@ -209,6 +209,7 @@ def test_sigterm_with_50_requests_in_flight(tiny_bundle_dir: Path) -> None:
                     assert ready.json()["draining"] is True
                     during = await probe.post("/predict", json={"image": IMAGE, "text": "new"})
                     assert during.status_code == 200, during.text  # still served while listening
+                    assert "server" not in during.headers
                 release.set()
                 return signalled, list(await asyncio.gather(*uploads))
 
