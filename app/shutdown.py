@@ -10,7 +10,8 @@ We hook SIGTERM in front of it, for the app's lifetime:
    balancer routed before it saw the 503 into errors, while serving them loses nothing.
 2. When no request is in flight (at most DRAIN_TIMEOUT_S / 2 after SIGTERM), SIGTERM is handed
    to uvicorn's handler: it stops listening, finishes open connections, and the app's lifespan
-   drains the batchers. Requests that still reach the app after that answer 503 `draining`.
+   drains the batchers. A request that still reaches the app once that shutdown has begun gets
+   503 `draining` (with Retry-After) instead of a model that is no longer there.
 3. Hard bound: if the process is still alive DRAIN_TIMEOUT_S after SIGTERM, it exits (status 1).
 
 A second SIGTERM skips phase 1's wait. Signals can only be hooked from the main thread; in-process
