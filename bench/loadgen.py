@@ -103,10 +103,14 @@ async def _client_loop(
     tally: _Tally | None,
 ) -> None:
     while (index := next(counter)) < total:
-        body, content_type = bodies[index % len(bodies)]
         start = time.perf_counter()
         try:
-            response = await client.post(url, content=body, headers={"content-type": content_type})
+            if bodies:
+                body, content_type = bodies[index % len(bodies)]
+                headers = {"content-type": content_type}
+                response = await client.post(url, content=body, headers=headers)
+            else:
+                response = await client.get(url)
         except httpx.TransportError:
             if tally is not None:
                 tally.failures[TRANSPORT_ERROR] += 1
@@ -144,7 +148,8 @@ async def run_load(
     timeout_s: float = 120.0,
     server_cpu: Callable[[], float | None] | None = None,
 ) -> LoadResult:
-    """`requests` POSTs of `bodies` (cycled) to `url` from `concurrency` clients.
+    """`requests` POSTs of `bodies` (cycled) to `url` from `concurrency` clients (GETs when
+    `bodies` is empty: the HTTP round trip alone, the floor under every request).
 
     `warmup` unrecorded requests at the same concurrency come first: they open the
     connections and let the server reach its steady state. `server_cpu` (the server process's

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8100)
     args = parser.parse_args(argv)
     app = create_app(args.checkpoint, args.bundle)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port)  # uvicorn defaults: info, access log
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class ServedRun:
     ready_s: float
     peak_rss_mb: float | None
     loadavg: tuple[float, float, float]
+    http_floor: LoadResult | None = None  # GET /health/live at c=1: the bare HTTP round trip
 
     def level(self, concurrency: int) -> LoadResult:
         return next(r for r in self.levels if r.concurrency == concurrency)
@@ -105,7 +106,7 @@ def _serve_cmd(bundle_dir: Path, bundle: str, precision: str, port: int) -> list
     return [
         sys.executable, "-m", "fusionserve.cli", "serve",
         "--host", "127.0.0.1", "--port", str(port), "--bundle-dir", str(bundle_dir),
-        "--models", bundle, "--precision", precision, "--log-level", "warning",
+        "--models", bundle, "--precision", precision,
     ]  # fmt: skip
 
 
@@ -171,14 +172,18 @@ def _served_run(
     env: Mapping[str, str],
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
+    floor_path: str | None = "/health/live",
 ) -> ServedRun:
     loadavg = os.getloadavg()
     base_url = f"http://127.0.0.1:{port}"
     with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
         levels = _drive_levels(label, server, f"{base_url}/predict?model={bundle}", bodies, config)
-        return ServedRun(
-            label, bundle, precision, levels, server.ready_s, server.peak_rss_mb(), loadavg
-        )
+        floor = None
+        if floor_path is not None:
+            floor_requests = max(config.requests.values())
+            floor = asyncio.run(run_load(base_url + floor_path, [], 1, floor_requests, 20))
+        rss = server.peak_rss_mb()
+        return ServedRun(label, bundle, precision, levels, server.ready_s, rss, loadavg, floor)
 
 
 def _variant(
@@ -243,7 +248,9 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
         say("naive PyTorch baseline")
         port = free_port()
         cmd = _naive_cmd(config.checkpoint, student_dir, port)
-        naive = _served_run("naive torch", config.student, "fp32", cmd, port, {}, bodies, config)
+        naive = _served_run(
+            "naive torch", config.student, "fp32", cmd, port, {}, bodies, config, None
+        )
 
     say("cold starts")
     cold = _cold_starts(config, variants[0].served.ready_s)
