@@ -77,7 +77,10 @@ def token_length_percentiles(
     tokenizer: Tokenizer, texts: Sequence[str], percentiles: Sequence[float] = (50, 95, 99, 100)
 ) -> dict[str, int]:
     """Token counts (with [CLS]/[SEP]) at the given percentiles: evidence for max_length."""
-    counts = sorted(len(enc.ids) for enc in tokenizer.encode_batch(list(texts)))
+    unpadded = Tokenizer.from_str(tokenizer.to_str())  # a shipped JSON may pad/truncate
+    unpadded.no_padding()
+    unpadded.no_truncation()
+    counts = sorted(len(enc.ids) for enc in unpadded.encode_batch(list(texts)))
     if not counts:
         return {}
     out: dict[str, int] = {}

@@ -75,3 +75,10 @@ def test_length_percentiles_are_ordered(trained, captions) -> None:
     pct = token_length_percentiles(trained, captions)
     assert pct["p50"] <= pct["p95"] <= pct["p99"] <= pct["p100"]
     assert pct["p100"] == max(len(trained.encode(t).ids) for t in captions)
+
+
+def test_length_percentiles_ignore_a_shipped_padding_config(trained, captions) -> None:
+    padded = Tokenizer.from_str(trained.to_str())
+    padded.enable_padding(length=512)
+    padded.enable_truncation(max_length=512)
+    assert token_length_percentiles(padded, captions) == token_length_percentiles(trained, captions)
