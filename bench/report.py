@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.contract.manifest import Manifest
 from bench.loadgen import LoadResult
 from bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
 
@@ -227,6 +228,24 @@ def _ceiling_row(variant: Variant) -> str:
     )
 
 
+def _bundles(results: BenchResults) -> str:
+    """Each benchmarked bundle's identity, so the numbers can be tied to exact graphs."""
+    seen = []
+    for name in dict.fromkeys(v.bundle for v in results.variants):
+        try:
+            manifest = Manifest.load(results.config.bundle_dir / name)
+        except (OSError, ValueError):
+            seen.append(f"`{name}`")
+            continue
+        seen.append(
+            f"`{name}` ({manifest.role}, {manifest.fusion}, {manifest.parameter_count:,} "
+            f"parameters, version {manifest.version}, L={manifest.preprocessing.max_text_length})"
+        )
+    checkpoint = results.config.checkpoint
+    naive = f"; naive baseline from `{checkpoint}`" if checkpoint else ""
+    return ", ".join(seen) + naive
+
+
 def _cpu_section(results: BenchResults, r: dict[str, float | None]) -> list[str]:
     """CPU cost per request at the top concurrency: what serving adds to the pipeline."""
     _, high = _levels(results)
@@ -281,6 +300,7 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         f"Python {machine['python']}",
         "- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
         f"- Server settings: {shown}",
+        f"- Bundles: {_bundles(results)}",
         "- Honesty note: the load generator (async httpx, this process), the server process "
         "and its threads all share the same cores on loopback, and other work on this shared "
         "machine may run at the same time (load averages per run below). CPU milliseconds per "
