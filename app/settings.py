@@ -1,6 +1,6 @@
 """One typed settings object for the whole service, read from `FUSIONSERVE_*` environment variables.
 
-Every knob is documented in docs/settings.md (merged into the README). Comma lists (MODELS,
+Every knob is documented in the README ("Settings"). Comma lists (MODELS,
 PROVIDERS, CORS_ORIGINS) are plain comma-separated strings in the environment.
 """
 

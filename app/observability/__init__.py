@@ -1,6 +1,6 @@
 """Observability: Prometheus metrics, Server-Timing, request ids and structured access logs.
 
-See docs/metrics.md for every metric. The serving core only calls `ServingHooks`; this package
+See the README ("Observability") for every metric. The serving core only calls `ServingHooks`; this package
 implements them and never changes what a client receives beyond the X-Request-ID and
 Server-Timing headers.
 """

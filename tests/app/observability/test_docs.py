@@ -1,4 +1,4 @@
-"""docs/metrics.md (merged into the README) documents exactly the metrics the service exports."""
+"""The README's metric table documents exactly the metrics the service exports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.observability.scrape import scrape
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
+DOC = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def test_metric_table_matches_the_scrape(observed: TestClient) -> None:
