@@ -22,6 +22,8 @@ from transformers import (
     MobileViTModel,
     PretrainedConfig,
     PreTrainedModel,
+    ResNetConfig,
+    ResNetModel,
     ViTConfig,
     ViTModel,
 )
@@ -117,11 +119,14 @@ _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
     "vit": ViTConfig,
     "deit": ViTConfig,  # research DeiT ids are ViT-type models
     "mobilevit": MobileViTConfig,
+    "resnet": ResNetConfig,
     "bert": BertConfig,
     "distilbert": DistilBertConfig,
     "mobilebert": MobileBertConfig,
 }
-VISION_TYPES = ("vit", "deit", "mobilevit")
+# resnet: not a research backbone; a small CNN learns far faster from scratch on ~2k images
+# than a ViT does (MedPix dev, image only, 4 epochs: CT/MR macro-F1 0.87 vs 0.66).
+VISION_TYPES = ("vit", "deit", "mobilevit", "resnet")
 TEXT_TYPES = ("bert", "distilbert", "mobilebert")
 # Builder options that are not config fields.
 _BUILD_OPTIONS = ("add_pooling_layer",)
@@ -161,6 +166,8 @@ def _build(typ: str, kwargs: dict[str, Any]) -> PreTrainedModel:
         return ViTModel(ViTConfig(**kwargs), add_pooling_layer=pooling)
     if typ == "mobilevit":
         return MobileViTModel(MobileViTConfig(**kwargs))
+    if typ == "resnet":
+        return ResNetModel(ResNetConfig(**kwargs))
     if typ == "bert":
         return BertModel(BertConfig(**kwargs), add_pooling_layer=pooling)
     if typ == "distilbert":
@@ -194,6 +201,8 @@ def feature_dim(backbone: nn.Module) -> int:
     config = getattr(backbone, "config", None)
     if isinstance(config, MobileViTConfig):
         return int(config.neck_hidden_sizes[-1])
+    if isinstance(config, ResNetConfig):
+        return int(config.hidden_sizes[-1])
     hidden = getattr(config, "hidden_size", None)
     if hidden is None:
         raise ValueError(f"cannot tell the feature dim of {type(backbone).__name__}")
@@ -201,9 +210,9 @@ def feature_dim(backbone: nn.Module) -> int:
 
 
 def vision_features(backbone: nn.Module, pixel_values: Tensor) -> Tensor:
-    """(B, dim) image feature: global average pool of the final map (MobileViT), else CLS token."""
+    """(B, dim) image feature: global average pool of the final map (CNNs), else CLS token."""
     out = backbone(pixel_values=pixel_values)
-    if isinstance(backbone, MobileViTModel):
+    if isinstance(backbone, MobileViTModel | ResNetModel):
         return out.last_hidden_state.mean(dim=(-2, -1))  # == pooler_output
     return out.last_hidden_state[:, 0]
 

@@ -114,6 +114,18 @@ def test_mobilevit_feature_is_the_global_average_pool() -> None:
     torch.testing.assert_close(feats, out.pooler_output)
 
 
+def test_resnet_feature_is_the_global_average_pool() -> None:
+    torch.manual_seed(0)
+    spec = {"type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1]}
+    cnn = build_vision(spec).eval()
+    pixels, _, _ = tiny_batch(image_size=64)
+    with torch.no_grad():
+        out = cnn(pixel_values=pixels)
+        feats = vision_features(cnn, pixels)
+    assert feature_dim(cnn) == 16 and feats.shape == (3, 16)
+    torch.testing.assert_close(feats, out.pooler_output.flatten(1))
+
+
 @pytest.mark.parametrize(
     "spec",
     [
