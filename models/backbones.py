@@ -201,7 +201,7 @@ def feature_dim(backbone: nn.Module) -> int:
     config = getattr(backbone, "config", None)
     if isinstance(config, MobileViTConfig):
         return int(config.neck_hidden_sizes[-1])
-    if isinstance(config, ResNetConfig):
+    if isinstance(config, ResNetConfig) and config.hidden_sizes:
         return int(config.hidden_sizes[-1])
     hidden = getattr(config, "hidden_size", None)
     if hidden is None:
