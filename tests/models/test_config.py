@@ -66,7 +66,7 @@ BASE: dict[str, Any] = {"vision": "deit-tiny", "text": "bert-mini", "fusion_dim"
         ({"vision": "bert-mini"}, "unknown vision backbone"),
         ({"text": "mobilevit-small"}, "unknown text backbone"),
         ({"vision": "mobilevit_xx_small"}, "valid names"),  # log-file spelling is not a key
-        ({"vision": {"type": "resnet"}}, "needs 'type'"),
+        ({"vision": {"type": "efficientnet"}}, "needs 'type'"),
         ({"vision": {"type": "vit", "hiden_size": 8}}, "hiden_size"),
         ({"text_vocab_size": 0}, "text_vocab_size"),
     ],
