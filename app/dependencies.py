@@ -1,6 +1,7 @@
 """Typed FastAPI dependencies: the app-wide objects routes need, looked up on app.state.
 
-Later layers (auth, request ids) add their own dependencies next to these.
+`async def` on purpose: FastAPI runs plain `def` dependencies in its thread pool, one thread hop
+per request for a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from app.registry import ModelRegistry
 from app.settings import Settings
 
 
-def get_service(request: Request) -> InferenceService:
+async def get_service(request: Request) -> InferenceService:
     service: InferenceService = request.app.state.service
     return service
 
 
-def get_registry(request: Request) -> ModelRegistry:
-    return get_service(request).registry
+async def get_registry(request: Request) -> ModelRegistry:
+    return (await get_service(request)).registry
 
 
-def get_settings(request: Request) -> Settings:
-    return get_service(request).settings
+async def get_settings(request: Request) -> Settings:
+    return (await get_service(request)).settings
 
 
 ServiceDep = Annotated[InferenceService, Depends(get_service)]

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # Runtime
     providers: CommaList = Field(default_factory=lambda: ["CPUExecutionProvider"])
     precision: Literal["fp32", "int8"] = "fp32"
-    intra_op_threads: int = Field(default=0, ge=0)  # 0 = onnxruntime default
+    intra_op_threads: int = Field(default=0, ge=0)  # 0 = auto: half the cores, at least 1
     inter_op_threads: int = Field(default=0, ge=0)
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
 

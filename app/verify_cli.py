@@ -92,9 +92,7 @@ def verify_bundle(bundle_dir: str | Path) -> VerifyReport:
     if not _check_files(bundle, manifest, report):
         return report  # never run a graph whose bytes are not the exported ones
     st = manifest.self_test
-    models: list[tuple[str, Any, float | None]] = [
-        (MODEL_FILE, st.expected if st else None, None)
-    ]
+    models: list[tuple[str, Any, float | None]] = [(MODEL_FILE, st.expected if st else None, None)]
     if manifest.int8 is not None:
         extra = (st.model_extra or {}) if st is not None else {}
         if "expected_int8" in extra:

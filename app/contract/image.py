@@ -122,6 +122,10 @@ def image_to_array(
     if img.mode != "RGB":
         img = _to_rgb(img)
     resized = img.resize((size, size), Image.Resampling.BILINEAR)
-    scaled = np.asarray(resized, dtype=np.float32) * np.float32(1.0 / 255.0)
-    normalised = (scaled - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
+    # Same float32 operations as HWC broadcasting, but in CHW so numpy's inner loops run over
+    # whole planes instead of 3 elements at a time (bit-identical, ~2x faster).
+    chw = np.ascontiguousarray(np.asarray(resized).transpose(2, 0, 1), dtype=np.float32)
+    chw *= np.float32(1.0 / 255.0)
+    chw -= np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+    chw /= np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+    return chw

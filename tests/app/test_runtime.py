@@ -91,3 +91,12 @@ def test_dynamic_batch_axis(tiny_bundle_dir: Path, batch: int) -> None:
     assert len(outputs) == batch
     for row in outputs:  # identical inputs → identical rows, whatever the batch size
         np.testing.assert_allclose(row["probs_location"], outputs[0]["probs_location"], rtol=1e-5)
+
+
+def test_intra_op_threads_auto_is_half_the_cores() -> None:
+    from app.runtime import intra_op_threads
+
+    assert intra_op_threads(0, cpu_count=2) == 1
+    assert intra_op_threads(0, cpu_count=1) == 1
+    assert intra_op_threads(0, cpu_count=16) == 8
+    assert intra_op_threads(3, cpu_count=16) == 3

@@ -113,3 +113,13 @@ def test_decompression_bomb_rejected_from_header() -> None:
     with pytest.raises(ImageDecodeError) as err:
         decode_image(png)
     assert err.value.code == "image_too_large"
+
+
+def test_chw_normalisation_is_bit_identical_to_hwc_broadcasting(medpix_root) -> None:  # type: ignore[no-untyped-def]
+    """The fast CHW path computes exactly the research formula done the obvious (HWC) way."""
+    for path in sorted((medpix_root / "images").glob("*.png"))[:5]:
+        img = decode_image(path.read_bytes())
+        resized = np.asarray(img.resize((224, 224), Image.Resampling.BILINEAR), np.float32)
+        half = np.float32(0.5)
+        hwc = (resized * np.float32(1.0 / 255.0) - half) / half
+        assert np.array_equal(image_to_array(img), hwc.transpose(2, 0, 1))
