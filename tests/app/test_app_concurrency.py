@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from app.main import create_app
 from app.settings import Settings
 from tests.app.helpers import MEDPIX_IMAGE, MEDPIX_TEXT, b64, tiny_settings
+from tests.app.reliability.serving import serving, until
 from tests.app.test_batcher import GatedRunner
 
 IMAGE = b64(MEDPIX_IMAGE.read_bytes())
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        registry = app.state.service.registry
-        while not registry.loading_done:
-            await asyncio.sleep(0.01)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, registry
 
 
 def _gate(registry: Any, name: str = "medpix-student") -> GatedRunner:
@@ -44,14 +31,10 @@ def _post(client: httpx.AsyncClient, text: str) -> Awaitable[httpx.Response]:
     return client.post("/predict", json={"image": IMAGE, "text": text})
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.002)
-
-
 def _scenario(settings: Settings, body: Callable[..., Awaitable[None]]) -> None:
     async def main() -> None:
-        async with serving(settings) as (client, registry):
+        async with serving(settings) as (client, app):
+            registry = app.state.service.registry
             await asyncio.wait_for(body(client, registry), timeout=60)
 
     asyncio.run(main())
@@ -62,7 +45,7 @@ def test_health_answers_while_inference_runs(tiny_bundle_dir: Path) -> None:
         runner = _gate(registry)
         runner.gate.clear()
         pending = asyncio.create_task(_post(client, "x"))
-        await _until(runner.started.is_set)
+        await until(runner.started.is_set)
         assert (await client.get("/health/live")).status_code == 200
         assert (await client.get("/health/ready")).status_code == 200
         assert not pending.done()
@@ -82,9 +65,9 @@ def test_queue_full_gives_429_with_retry_after(tiny_bundle_dir: Path) -> None:
         runner.gate.clear()
         batcher = registry.models["medpix-student"].batcher
         first = asyncio.create_task(_post(client, "a"))
-        await _until(runner.started.is_set)
+        await until(runner.started.is_set)
         queued = [asyncio.create_task(_post(client, t)) for t in ("b", "c")]
-        await _until(lambda: batcher.depth == 2)
+        await until(lambda: batcher.depth == 2)
         rejected = await _post(client, "d")
         assert rejected.status_code == 429
         assert rejected.headers["retry-after"] == "1"
@@ -104,9 +87,9 @@ def test_expired_deadline_gives_504(tiny_bundle_dir: Path) -> None:
         runner = _gate(registry)
         runner.gate.clear()
         first = asyncio.create_task(_post(client, "a"))
-        await _until(runner.started.is_set)
+        await until(runner.started.is_set)
         late = asyncio.create_task(_post(client, "b"))
-        await _until(lambda: registry.models["medpix-student"].batcher.depth == 1)
+        await until(lambda: registry.models["medpix-student"].batcher.depth == 1)
         await asyncio.sleep(0.4)
         runner.gate.set()
         assert (await first).status_code == 200  # it was already running: it completes
@@ -126,9 +109,9 @@ def test_concurrent_callers_get_their_own_results(tiny_bundle_dir: Path) -> None
         runner = _gate(registry)
         runner.gate.clear()
         first = asyncio.create_task(_post(client, "hold"))
-        await _until(runner.started.is_set)
+        await until(runner.started.is_set)
         tasks = [asyncio.create_task(_post(client, t)) for t in texts]
-        await _until(lambda: registry.models["medpix-student"].batcher.depth == len(texts))
+        await until(lambda: registry.models["medpix-student"].batcher.depth == len(texts))
         start = time.monotonic()
         runner.gate.set()
         responses = await asyncio.gather(first, *tasks)

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.app.servers import running_server
 
 
 def _first_dev_sample(medpix_root: Path) -> tuple[Path, str]:
@@ -37,28 +26,7 @@ def _first_dev_sample(medpix_root: Path) -> tuple[Path, str]:
 @pytest.mark.slow
 def test_real_server_answers(tiny_bundle_dir: Path, medpix_root: Path) -> None:
     image, caption = _first_dev_sample(medpix_root)
-    port = _free_port()
-    env = {**os.environ, "FUSIONSERVE_INTRA_OP_THREADS": "1"}
-    cmd = [
-        sys.executable, "-m", "fusionserve.cli", "serve",
-        "--host", "127.0.0.1", "--port", str(port), "--bundle-dir", str(tiny_bundle_dir),
-        "--log-level", "warning",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "exited"
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
+    with running_server(tiny_bundle_dir) as (proc, base):
         files = {"image": (image.name, image.read_bytes(), "image/png")}
         response = httpx.post(f"{base}/predict", files=files, data={"text": caption}, timeout=30)
         assert response.status_code == 200, response.text
@@ -67,12 +35,5 @@ def test_real_server_answers(tiny_bundle_dir: Path, medpix_root: Path) -> None:
         for pred in body["predictions"].values():
             assert abs(sum(pred["probabilities"].values()) - 1.0) < 1e-4
         assert body["timing_ms"]["total"] > 0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown
     assert proc.returncode in (0, -signal.SIGTERM)

@@ -9,12 +9,10 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,8 +22,8 @@ import pytest
 
 from tests.app.helpers import MEDPIX_IMAGE, MEDPIX_TEXT, assert_error, b64, tiny_settings
 from tests.app.reliability.serving import GatedModel, serving, until
+from tests.app.servers import running_server
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGE = b64(MEDPIX_IMAGE.read_bytes())
 IN_FLIGHT = 50
 
@@ -120,47 +118,15 @@ def test_second_sigterm_hands_over_at_once(tiny_bundle_dir: Path) -> None:
 # -- a real uvicorn process -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
 def server(
     bundle_dir: Path, drain_timeout_s: float
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = _free_port()
+) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    """One model, with the drain timeout under test."""
     env = {
-        **os.environ,
         "FUSIONSERVE_MODELS": "medpix-student",
-        "FUSIONSERVE_INTRA_OP_THREADS": "1",
         "FUSIONSERVE_DRAIN_TIMEOUT_S": str(drain_timeout_s),
     }
-    cmd = [
-        sys.executable, "-m", "fusionserve.cli", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--bundle-dir", str(bundle_dir), "--log-level", "warning",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return running_server(bundle_dir, env=env)
 
 
 def _in_flight(metrics_text: str) -> float:
