@@ -19,16 +19,22 @@ from tests.app.test_batcher import GatedRunner
 IMAGE = b64(MEDPIX_IMAGE.read_bytes())
 
 
-def _gate(registry: Any, name: str = "medpix-student") -> GatedRunner:
-    """Put a gate in front of the model's real run_batch (tests only)."""
-    served = registry.models[name]
+async def _post(client: httpx.AsyncClient, text: str) -> httpx.Response:
+    return await client.post("/predict", json={"image": IMAGE, "text": text})
+
+
+async def _hold_one(
+    client: httpx.AsyncClient, registry: Any, text: str
+) -> tuple[GatedRunner, asyncio.Task[httpx.Response]]:
+    """Close a gate in front of medpix-student's real run_batch and send one request: on return
+    it is running (the model busy), so the next requests queue behind it."""
+    served = registry.models["medpix-student"]
     runner = GatedRunner(served.onnx)
     served.batcher._run_batch = runner
-    return runner
-
-
-def _post(client: httpx.AsyncClient, text: str) -> Awaitable[httpx.Response]:
-    return client.post("/predict", json={"image": IMAGE, "text": text})
+    runner.gate.clear()
+    held = asyncio.create_task(_post(client, text))
+    await until(runner.started.is_set)
+    return runner, held
 
 
 def _scenario(settings: Settings, body: Callable[..., Awaitable[None]]) -> None:
@@ -42,10 +48,7 @@ def _scenario(settings: Settings, body: Callable[..., Awaitable[None]]) -> None:
 
 def test_health_answers_while_inference_runs(tiny_bundle_dir: Path) -> None:
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
-        runner = _gate(registry)
-        runner.gate.clear()
-        pending = asyncio.create_task(_post(client, "x"))
-        await until(runner.started.is_set)
+        runner, pending = await _hold_one(client, registry, "x")
         assert (await client.get("/health/live")).status_code == 200
         assert (await client.get("/health/ready")).status_code == 200
         assert not pending.done()
@@ -61,11 +64,8 @@ def test_queue_full_gives_429_with_retry_after(tiny_bundle_dir: Path) -> None:
     )
 
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
-        runner = _gate(registry)
-        runner.gate.clear()
         batcher = registry.models["medpix-student"].batcher
-        first = asyncio.create_task(_post(client, "a"))
-        await until(runner.started.is_set)
+        runner, first = await _hold_one(client, registry, "a")
         queued = [asyncio.create_task(_post(client, t)) for t in ("b", "c")]
         await until(lambda: batcher.depth == 2)
         rejected = await _post(client, "d")
@@ -84,10 +84,7 @@ def test_expired_deadline_gives_504(tiny_bundle_dir: Path) -> None:
     )
 
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
-        runner = _gate(registry)
-        runner.gate.clear()
-        first = asyncio.create_task(_post(client, "a"))
-        await until(runner.started.is_set)
+        runner, first = await _hold_one(client, registry, "a")
         late = asyncio.create_task(_post(client, "b"))
         await until(lambda: registry.models["medpix-student"].batcher.depth == 1)
         await asyncio.sleep(0.4)
@@ -106,10 +103,7 @@ def test_concurrent_callers_get_their_own_results(tiny_bundle_dir: Path) -> None
 
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
         singles = [(await _post(client, t)).json()["predictions"] for t in texts]
-        runner = _gate(registry)
-        runner.gate.clear()
-        first = asyncio.create_task(_post(client, "hold"))
-        await until(runner.started.is_set)
+        runner, first = await _hold_one(client, registry, "hold")
         tasks = [asyncio.create_task(_post(client, t)) for t in texts]
         await until(lambda: registry.models["medpix-student"].batcher.depth == len(texts))
         start = time.monotonic()
