@@ -2,38 +2,49 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 
-class FusionModule(nn.Module):
+class FusionModule(nn.Module, abc.ABC):
     """Fuses projected image/text embeddings v, t (B, D) into one (B, D) vector.
 
-    Subclasses without modality weights implement :meth:`fuse`. Subclasses that expose how
-    much each modality drove the output set ``has_modality_weights`` and override
-    :meth:`forward_with_weights` to return (B, 2) weights [image, text] whose rows sum to 1.
+    Subclasses without modality weights derive from :class:`UnweightedFusion` and implement
+    ``fuse``. Subclasses that expose how much each modality drove the output set
+    ``has_modality_weights`` and implement :meth:`forward_with_weights` returning (B, 2)
+    weights [image, text] whose rows sum to 1.
     """
 
     has_modality_weights: ClassVar[bool] = False
     uses_heads: ClassVar[bool] = False
 
     @classmethod
+    @abc.abstractmethod
     def from_options(
         cls, dim: int, heads: int, layers: int, params: dict[str, Any]
     ) -> FusionModule:
         """Construct as the research factory does from fusion_dim, heads, layers, params."""
-        raise NotImplementedError
 
-    def fuse(self, v: Tensor, t: Tensor) -> Tensor:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def forward_with_weights(self, v: Tensor, t: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.fuse(v, t), None
+        """(B, D) fused vector and, where the fusion has them, (B, 2) image/text weights."""
 
     def forward(self, v: Tensor, t: Tensor) -> Tensor:
         return self.forward_with_weights(v, t)[0]
+
+
+class UnweightedFusion(FusionModule):
+    """A fusion with no notion of per-modality weights: implement :meth:`fuse` only."""
+
+    @abc.abstractmethod
+    def fuse(self, v: Tensor, t: Tensor) -> Tensor:
+        """(B, D) fused vector from the projected image and text embeddings."""
+
+    def forward_with_weights(self, v: Tensor, t: Tensor) -> tuple[Tensor, None]:
+        return self.fuse(v, t), None
 
 
 def stack_tokens(v: Tensor, t: Tensor) -> Tensor:

@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from models.fusion.base import FusionModule, concat
+from models.fusion.base import UnweightedFusion, concat
 
 
-class ConcatMLPFusion(FusionModule):
+class ConcatMLPFusion(UnweightedFusion):
     """(layers−1) × [Linear, GELU, Dropout] then Linear → D, so the Linears sit at mlp.0, 3, 6, …
 
     With layers=1 (research students) it is a single Linear(2D → D) at ``mlp.0``.

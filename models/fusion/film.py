@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from models.fusion.base import FusionModule
+from models.fusion.base import UnweightedFusion
 
 
-class FiLMFusion(FusionModule):
+class FiLMFusion(UnweightedFusion):
     """out = (W_γ t + b_γ) ⊙ v + (W_β t + b_β); γ is used as is (not 1 + γ), as in the research."""
 
     def __init__(self, dim: int) -> None:

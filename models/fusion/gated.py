@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from models.fusion.base import FusionModule, concat
+from models.fusion.base import UnweightedFusion, concat
 
 
-class GatedFusion(FusionModule):
+class GatedFusion(UnweightedFusion):
     """g = σ(W [v; t] + b); out = g ⊙ v + (1 − g) ⊙ t."""
 
     def __init__(self, dim: int) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.fusion.base import FusionModule, concat
+from models.fusion.base import UnweightedFusion, concat
 
 
-class ModalityDropoutFusion(FusionModule):
+class ModalityDropoutFusion(UnweightedFusion):
     """out = Linear2(ReLU(Linear1([ṽ; t̃]))).
 
     Training only: two independent batch-level coin flips zero the whole image batch (prob
