@@ -58,6 +58,9 @@ class OptimConfig:
     schedule: str = "constant"
     grad_clip: float | None = None
     hflip: bool = False  # horizontal flips of training images
+    # Share of training samples whose text is hidden (mask keeps only [CLS]), so the image
+    # branch must learn on its own instead of leaning on the text that fits first.
+    text_dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,8 @@ def _check(cfg: TrainConfig) -> None:
             raise ConfigError(f"{key!r}: must be > 0, got {number!r}")
     if not 0.0 <= cfg.optim.warmup_ratio < 1.0:
         raise ConfigError(f"'optim.warmup_ratio': must be in [0, 1), got {cfg.optim.warmup_ratio}")
+    if not 0.0 <= cfg.optim.text_dropout < 1.0:
+        raise ConfigError(f"'optim.text_dropout': must be in [0, 1), got {cfg.optim.text_dropout}")
     if cfg.tokenizer.from_teacher and cfg.role != "student":
         raise ConfigError("'tokenizer.from_teacher': only a student config may set it")
     if cfg.tokenizer.from_teacher and cfg.tokenizer.path is not None:

@@ -76,7 +76,8 @@ def fit(
             leave=False,
         )
         for batch in bar:
-            out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
+            mask = hide_text(batch.attention_mask, optim.text_dropout, generator)
+            out = model(batch.pixel_values, batch.input_ids, mask)
             loss, parts = loss_fn(out, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: non-finite loss {float(loss)} ({parts})")
@@ -117,6 +118,16 @@ def fit(
             flush=True,
         )
     return result
+
+
+def hide_text(mask: Tensor, share: float, generator: torch.Generator) -> Tensor:
+    """Attention mask with every token but [CLS] hidden for a random `share` of the rows."""
+    if share <= 0:
+        return mask
+    hidden = torch.rand(mask.shape[0], generator=generator) < share
+    out = mask.clone()
+    out[hidden, 1:] = 0
+    return out
 
 
 def summary(result: FitResult) -> dict[str, Any]:
