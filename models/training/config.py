@@ -78,6 +78,9 @@ class DistillConfig:
 class InitConfig:
     text_weights: str | None = None  # local BERT-family weights (path or pkg:<package>/<file>)
     freeze_text: bool = False  # keep the text backbone fixed (eval mode, no gradients)
+    # Word-embedding table of wider pretrained weights (same vocabulary), reduced by PCA to the
+    # student's width: pretrained lexical structure for a small from-scratch text encoder.
+    text_embeddings: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError("'tokenizer.path': cannot be combined with tokenizer.from_teacher")
     if cfg.init.freeze_text and cfg.init.text_weights is None:
         raise ConfigError("'init.freeze_text': needs 'init.text_weights' (a frozen random encoder)")
+    if cfg.init.text_embeddings is not None and cfg.init.text_weights is not None:
+        raise ConfigError("'init.text_embeddings': cannot be combined with init.text_weights")
     if cfg.tokenizer.max_length < 3:
         raise ConfigError("'tokenizer.max_length': must be >= 3 ([CLS] text [SEP])")
     for key in ("vision", "text", "fusion_dim"):

@@ -37,15 +37,20 @@ def resolve_path(value: str, key: str) -> Path:
     return path
 
 
-def load_text_weights(text: nn.Module, path: Path) -> int:
-    """Copy a BERT-family state_dict (safetensors or torch) into `text`; returns tensor count."""
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """A BERT-family state_dict (safetensors or torch), `bert.` prefixes removed."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         state = load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("bert."): v for k, v in state.items()}
+    return {k.removeprefix("bert."): v for k, v in state.items()}
+
+
+def load_text_weights(text: nn.Module, path: Path) -> int:
+    """Copy a BERT-family state_dict (safetensors or torch) into `text`; returns tensor count."""
+    state = read_state(path)
     own = text.state_dict()
     wanted = {k: v for k, v in state.items() if k in own}
     missing = sorted(k for k in own if k not in state and not k.startswith(_IGNORED[1:]))
@@ -58,6 +63,42 @@ def load_text_weights(text: nn.Module, path: Path) -> int:
         )
     text.load_state_dict(wanted, strict=False)
     return len(wanted)
+
+
+def seed_word_embeddings(text: nn.Module, path: Path) -> tuple[int, int]:
+    """Initialise `text`'s word embeddings from a wider pretrained table (same vocabulary).
+
+    A small student cannot take a 384-wide table as is; its top principal directions keep most
+    of the table's lexical similarity structure (e.g. anatomy terms close to each other), which
+    ~1.7k captions cannot teach a from-scratch table. Rows are centred, projected onto the first
+    `hidden` principal axes and rescaled to the source's per-coordinate spread. Returns the
+    (source, target) widths.
+    """
+    key = "embeddings.word_embeddings.weight"
+    source = read_state(path).get(key)
+    if source is None:
+        raise ConfigError(f"'init.text_embeddings' {path} has no {key!r}")
+    embedding = text.get_submodule("embeddings.word_embeddings")
+    assert isinstance(embedding, nn.Embedding)
+    target: torch.Tensor = embedding.weight
+    if source.shape[0] != target.shape[0]:
+        raise ConfigError(
+            f"'init.text_embeddings' {path}: vocabulary {source.shape[0]} != the tokenizer's "
+            f"{target.shape[0]} (use the tokenizer those embeddings were trained with)"
+        )
+    width = target.shape[1]
+    if width > source.shape[1]:
+        raise ConfigError(
+            f"'init.text_embeddings' {path}: width {source.shape[1]} < model.text hidden {width}"
+        )
+    table = source.float()
+    centred = table - table.mean(dim=0, keepdim=True)
+    _, _, axes = torch.linalg.svd(centred, full_matrices=False)
+    reduced = centred @ axes[:width].T
+    reduced = reduced * (table.std() / reduced.std())
+    with torch.no_grad():
+        target.copy_(reduced)
+    return int(source.shape[1]), int(width)
 
 
 def freeze(module: nn.Module) -> None:

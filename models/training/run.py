@@ -23,7 +23,12 @@ from models.training.config import ConfigError, DistillConfig, TrainConfig
 from models.training.evaluate import evaluate
 from models.training.losses import FeatureProjector, LossWeights, ce_loss, distill_loss
 from models.training.prepare import PreparedData, encode_like, prepare_data
-from models.training.pretrained import freeze, load_text_weights, resolve_path
+from models.training.pretrained import (
+    freeze,
+    load_text_weights,
+    resolve_path,
+    seed_word_embeddings,
+)
 from models.training.teacher_outputs import TeacherOutputs
 from models.training.tensors import Batch
 from models.training.trainer import fit, write_metrics
@@ -104,6 +109,9 @@ def train_model(
     frozen: list[torch.nn.Module] = []
     if cfg.init.text_weights is not None:
         load_text_weights(model.text, resolve_path(cfg.init.text_weights, "init.text_weights"))
+    if cfg.init.text_embeddings is not None:
+        source = resolve_path(cfg.init.text_embeddings, "init.text_embeddings")
+        seed_word_embeddings(model.text, source)
     if cfg.init.freeze_text:
         freeze(model.text)
         frozen.append(model.text)

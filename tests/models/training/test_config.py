@@ -107,3 +107,9 @@ def test_committed_configs_are_valid(name: str) -> None:
         assert cfg.distill.teacher_checkpoint.startswith(
             f"../artifacts/checkpoints/{cfg.data.type}"
         )
+
+
+def test_embedding_seed_and_whole_encoder_are_exclusive() -> None:
+    raw = _with("init", {"text_weights": "a.safetensors", "text_embeddings": "a.safetensors"})
+    with pytest.raises(ConfigError, match=r"'init\.text_embeddings': cannot be combined"):
+        TrainConfig.from_dict(raw)
