@@ -17,6 +17,7 @@ from typing import Any
 ROLES = ("teacher", "student")
 LOSS_TYPES = ("ce", "vanilla", "combined")
 SCHEDULES = ("constant", "cosine")
+CLASS_WEIGHTINGS = ("none", "balanced")
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,8 @@ class OptimConfig:
     # Share of training samples whose text is hidden (mask keeps only [CLS]), so the image
     # branch must learn on its own instead of leaning on the text that fits first.
     text_dropout: float = 0.0
+    # "balanced" weights each class's CE by N / (K · n_c): models are selected on macro-F1.
+    class_weighting: str = "none"
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,11 @@ def _check(cfg: TrainConfig) -> None:
     for key, number in positives.items():
         if number <= 0:
             raise ConfigError(f"{key!r}: must be > 0, got {number!r}")
+    if cfg.optim.class_weighting not in CLASS_WEIGHTINGS:
+        raise ConfigError(
+            f"'optim.class_weighting': {cfg.optim.class_weighting!r} is not one of "
+            f"{list(CLASS_WEIGHTINGS)}"
+        )
     if not 0.0 <= cfg.optim.warmup_ratio < 1.0:
         raise ConfigError(f"'optim.warmup_ratio': must be in [0, 1), got {cfg.optim.warmup_ratio}")
     if not 0.0 <= cfg.optim.text_dropout < 1.0:

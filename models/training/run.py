@@ -21,7 +21,13 @@ from models.config import ModelConfig
 from models.multitask import MultiTaskModel, count_parameters
 from models.training.config import ConfigError, DistillConfig, TrainConfig
 from models.training.evaluate import evaluate
-from models.training.losses import FeatureProjector, LossWeights, ce_loss, distill_loss
+from models.training.losses import (
+    FeatureProjector,
+    LossWeights,
+    balanced_class_weights,
+    ce_loss,
+    distill_loss,
+)
 from models.training.prepare import PreparedData, encode_like, prepare_data
 from models.training.pretrained import (
     freeze,
@@ -117,6 +123,11 @@ def train_model(
         frozen.append(model.text)
     task_names = data.spec.task_names
     bs = cfg.data.batch_size
+    class_weights = (
+        balanced_class_weights(data.train.labels, (mcfg.num_classes[0], mcfg.num_classes[1]))
+        if cfg.optim.class_weighting == "balanced"
+        else None
+    )
 
     projector: FeatureProjector | None = None
     if teacher is not None and teacher_extra is not None and cfg.distill is not None:
@@ -128,7 +139,13 @@ def train_model(
         t_out = TeacherOutputs(teacher, t_data.train, bs, cached=not cfg.optim.hflip)
         d = cfg.distill
         weights = LossWeights(
-            d.loss, d.alpha, d.beta, d.gamma, d.temperature, d.contrastive_temperature
+            d.loss,
+            d.alpha,
+            d.beta,
+            d.gamma,
+            d.temperature,
+            d.contrastive_temperature,
+            class_weights,
         )
         if d.loss == "combined":
             projector = FeatureProjector(
@@ -143,7 +160,7 @@ def train_model(
         teacher_dev = None
 
         def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
-            loss = ce_loss(o, b.labels)
+            loss = ce_loss(o, b.labels, class_weights)
             return loss, {"ce": float(loss.detach())}
 
     labels = {t: list(data.spec.labels(t)) for t in task_names}

@@ -41,6 +41,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("optim.schedule", "step", r"'optim\.schedule': 'step' is not one of"),
         ("optim.warmup_ratio", 1.5, r"'optim\.warmup_ratio'"),
         ("optim.text_dropout", 1.0, r"'optim\.text_dropout'"),
+        ("optim.class_weighting", "inverse", r"'optim\.class_weighting': 'inverse' is not one"),
         ("optim.momentum", 0.9, r"unknown key 'optim\.momentum'"),
         ("data.type", "xray", r"'data\.type': 'xray' is not one of"),
         ("data.batch_size", -1, r"'data\.batch_size': must be > 0"),

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from models.training.losses import (
     FeatureProjector,
     LossWeights,
+    balanced_class_weights,
+    ce_loss,
     distill_loss,
     info_nce,
     kd_loss,
@@ -93,3 +95,26 @@ def test_combined_loss_trains_the_projector() -> None:
     assert float(vanilla.detach()) == pytest.approx(parts["ce"] + parts["kl"], rel=1e-5)
     with pytest.raises(ValueError, match="needs teacher outputs"):
         distill_loss(LossWeights("vanilla"), student, None, labels, None)
+
+
+def test_balanced_class_weights_hand_computed() -> None:
+    labels = torch.tensor([[0, 0], [0, 1], [1, 2], [0, 1]])
+    task1, task2 = balanced_class_weights(labels, (2, 3))
+    assert torch.allclose(task1, torch.tensor([4 / 6, 4 / 2]))
+    assert torch.allclose(task2, torch.tensor([4 / 3, 4 / 6, 4 / 3]))
+    with pytest.raises(ValueError, match=r"task 2: classes \[3\] have no training samples"):
+        balanced_class_weights(labels, (2, 4))
+
+
+def test_weighted_ce_is_the_weighted_mean() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    y = torch.tensor([0, 1, 1])
+    w = torch.tensor([3.0, 1.0])
+    out = {"logits_modality": logits, "logits_location": logits}
+    nll = -F.log_softmax(logits, dim=-1)[torch.arange(3), y]
+    expected = (3 * nll[0] + nll[1] + nll[2]) / 5
+    weighted = ce_loss(out, (y, y), (w, w))
+    assert weighted == pytest.approx(2 * float(expected))
+    assert ce_loss(out, (y, y)) == pytest.approx(2 * float(nll.mean()))
+    total, _parts = distill_loss(LossWeights("ce", class_weights=(w, w)), out, None, (y, y), None)
+    assert float(total) == pytest.approx(float(weighted))
