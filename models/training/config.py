@@ -59,11 +59,17 @@ class OptimConfig:
     schedule: str = "constant"
     grad_clip: float | None = None
     hflip: bool = False  # horizontal flips of training images
+    crop_min_scale: float = 1.0  # random resized crops keeping ≥ this area share (1 = off)
     # Share of training samples whose text is hidden (mask keeps only [CLS]), so the image
     # branch must learn on its own instead of leaning on the text that fits first.
     text_dropout: float = 0.0
     # "balanced" weights each class's CE by N / (K · n_c): models are selected on macro-F1.
     class_weighting: str = "none"
+
+    @property
+    def augments_images(self) -> bool:
+        """Whether training pixels differ between epochs (teacher outputs cannot be cached)."""
+        return self.hflip or self.crop_min_scale < 1.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,10 @@ def _check(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.optim.warmup_ratio < 1.0:
         raise ConfigError(f"'optim.warmup_ratio': must be in [0, 1), got {cfg.optim.warmup_ratio}")
+    if not 0.0 < cfg.optim.crop_min_scale <= 1.0:
+        raise ConfigError(
+            f"'optim.crop_min_scale': must be in (0, 1], got {cfg.optim.crop_min_scale}"
+        )
     if not 0.0 <= cfg.optim.text_dropout < 1.0:
         raise ConfigError(f"'optim.text_dropout': must be in [0, 1), got {cfg.optim.text_dropout}")
     if cfg.tokenizer.from_teacher and cfg.role != "student":

@@ -136,7 +136,7 @@ def train_model(
             Tokenizer.from_str(teacher_extra["tokenizer_json"]),
             int(teacher_extra["max_text_length"]),
         )
-        t_out = TeacherOutputs(teacher, t_data.train, bs, cached=not cfg.optim.hflip)
+        t_out = TeacherOutputs(teacher, t_data.train, bs, cached=not cfg.optim.augments_images)
         d = cfg.distill
         weights = LossWeights(
             d.loss,

@@ -15,6 +15,7 @@ import torch
 from app.contract.text import TextEncoder
 from models.data import Sample
 from models.data.images import load_resized, normalise
+from models.training.augment import random_resized_crops
 
 
 @dataclass
@@ -36,9 +37,17 @@ class SplitTensors:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def batch(self, rows: torch.Tensor, flip: torch.Tensor | None = None) -> Batch:
-        """Rows `rows` as model inputs; `flip` (bool [B]) mirrors those images horizontally."""
+    def batch(
+        self,
+        rows: torch.Tensor,
+        flip: torch.Tensor | None = None,
+        crop: tuple[float, torch.Generator] | None = None,
+    ) -> Batch:
+        """Rows `rows` as model inputs; `flip` (bool [B]) mirrors those images horizontally,
+        `crop` (min area share, generator) takes random resized crops first."""
         pixels = self.pixels[rows.numpy()]
+        if crop is not None:
+            pixels = random_resized_crops(pixels, *crop)
         if flip is not None and bool(flip.any()):
             pixels = pixels.copy()
             chosen = flip.numpy()
@@ -56,8 +65,10 @@ class SplitTensors:
         batch_size: int,
         generator: torch.Generator | None = None,
         hflip: bool = False,
+        crop_min_scale: float = 1.0,
     ) -> Iterator[Batch]:
-        """Shuffled (when `generator` is given) batches; flips drawn from the same generator."""
+        """Shuffled (when `generator` is given) batches; flips and crops (when
+        `crop_min_scale` < 1) drawn from the same generator."""
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
         for start in range(0, n, batch_size):
@@ -67,7 +78,12 @@ class SplitTensors:
                 if hflip and generator is not None
                 else None
             )
-            yield self.batch(rows, flip)
+            crop = (
+                (crop_min_scale, generator)
+                if crop_min_scale < 1.0 and generator is not None
+                else None
+            )
+            yield self.batch(rows, flip, crop)
 
 
 def encode_texts(encoder: TextEncoder, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,7 +69,7 @@ def fit(
         totals: dict[str, float] = {}
         seen = 0
         bar = tqdm(
-            train.batches(batch_size, generator, optim.hflip),
+            train.batches(batch_size, generator, optim.hflip, optim.crop_min_scale),
             total=steps_per_epoch,
             desc=f"epoch {epoch}/{optim.epochs}",
             disable=not progress,

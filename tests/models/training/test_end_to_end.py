@@ -134,9 +134,20 @@ def test_other_losses_run(medpix_root, teacher_dir, tmp_path, loss, parts) -> No
     assert out["max_text_length"] == 20
 
 
-def test_flips_use_live_teacher_outputs(medpix_root, teacher_dir, tmp_path) -> None:
-    out = _student(medpix_root, teacher_dir, tmp_path / "flip", "combined", epochs=1, hflip=True)
-    assert torch.isfinite(torch.tensor(out["epochs"][0]["train"]["loss"]))
+@pytest.mark.parametrize(
+    "optim",
+    [
+        {"hflip": True},
+        {"crop_min_scale": 0.6, "class_weighting": "balanced"},
+    ],
+)
+def test_augmented_runs_use_live_teacher_outputs(medpix_root, teacher_dir, tmp_path, optim):
+    first = _student(medpix_root, teacher_dir, tmp_path / "a", "combined", False, epochs=1, **optim)
+    again = _student(medpix_root, teacher_dir, tmp_path / "b", "combined", False, epochs=1, **optim)
+    plain = _student(medpix_root, teacher_dir, tmp_path / "c", "combined", False, epochs=1)
+    assert torch.isfinite(torch.tensor(first["epochs"][0]["train"]["loss"]))
+    assert first["epochs"][0]["train"] == again["epochs"][0]["train"]
+    assert first["epochs"][0]["train"] != plain["epochs"][0]["train"]
 
 
 def test_cli_errors_are_clear(medpix_root, teacher_dir, tmp_path, capsys) -> None:
