@@ -93,6 +93,16 @@ class InitConfig:
 
 
 @dataclass(frozen=True)
+class VisionPretrainConfig:
+    """Image-only stage before the fused training (see models.training.vision_pretrain)."""
+
+    epochs: int
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_ratio: float = 0.05
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     name: str
     role: str
@@ -103,6 +113,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig | None = None
     init: InitConfig = field(default_factory=InitConfig)
+    pretrain_vision: VisionPretrainConfig | None = None
     seed: int = 42
     threads: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -239,6 +250,14 @@ def _check(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.optim.warmup_ratio < 1.0:
         raise ConfigError(f"'optim.warmup_ratio': must be in [0, 1), got {cfg.optim.warmup_ratio}")
+    if cfg.pretrain_vision is not None:
+        stage = cfg.pretrain_vision
+        if stage.epochs <= 0 or stage.lr <= 0:
+            raise ConfigError("'pretrain_vision.epochs' and '.lr': must be > 0")
+        if not 0.0 <= stage.warmup_ratio < 1.0:
+            raise ConfigError(
+                f"'pretrain_vision.warmup_ratio': must be in [0, 1), got {stage.warmup_ratio}"
+            )
     if not 0.0 < cfg.optim.crop_min_scale <= 1.0:
         raise ConfigError(
             f"'optim.crop_min_scale': must be in (0, 1], got {cfg.optim.crop_min_scale}"

@@ -38,6 +38,7 @@ from models.training.pretrained import (
 from models.training.teacher_outputs import TeacherOutputs
 from models.training.tensors import Batch
 from models.training.trainer import fit, write_metrics
+from models.training.vision_pretrain import pretrain_vision
 
 CHECKPOINT_NAME = "best.pt"
 METRICS_NAME = "metrics.json"
@@ -129,6 +130,22 @@ def train_model(
         else None
     )
 
+    vision_history = None
+    if cfg.pretrain_vision is not None:
+        vision_history = pretrain_vision(
+            model.vision,
+            (mcfg.num_classes[0], mcfg.num_classes[1]),
+            data.train,
+            data.dev,
+            task_names,
+            cfg.pretrain_vision,
+            cfg.optim,
+            bs,
+            cfg.seed,
+            class_weights,
+            progress,
+        )
+
     projector: FeatureProjector | None = None
     if teacher is not None and teacher_extra is not None and cfg.distill is not None:
         t_data = encode_like(
@@ -179,6 +196,8 @@ def train_model(
     }
     if teacher_dev is not None:
         header["teacher_dev"] = teacher_dev
+    if vision_history is not None:
+        header["vision_pretraining"] = vision_history
     (out / TOKENIZER_NAME).write_text(data.tokenizer.to_str(), encoding="utf-8")
     checkpoint = out / CHECKPOINT_NAME
 
