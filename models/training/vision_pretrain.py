@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from models.backbones import feature_dim, vision_features
 from models.training.config import OptimConfig, VisionPretrainConfig
-from models.training.losses import ClassWeights
+from models.training.losses import LOGIT_KEYS, ClassWeights, ce_loss
 from models.training.metrics import split_metrics
 from models.training.schedule import build_schedule
 from models.training.tensors import SplitTensors
@@ -59,7 +58,6 @@ def pretrain_vision(
     steps = -(-len(train) // batch_size) * stage.epochs
     scheduler = build_schedule(optimizer, "cosine", steps, stage.warmup_ratio)
     generator = torch.Generator().manual_seed(seed + 1)
-    weights: tuple[Tensor | None, Tensor | None] = class_weights or (None, None)
     truth = [dev.labels[:, 0].numpy(), dev.labels[:, 1].numpy()]
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -71,13 +69,8 @@ def pretrain_vision(
             batches, desc=f"vision {epoch}/{stage.epochs}", disable=not progress, leave=False
         ):
             features = vision_features(vision, batch.pixel_values)
-            loss = sum(
-                (
-                    F.cross_entropy(head(features), y, weight=w)
-                    for head, y, w in zip(heads, batch.labels, weights, strict=True)
-                ),
-                torch.zeros(()),
-            )
+            logits = dict(zip(LOGIT_KEYS, (head(features) for head in heads), strict=True))
+            loss = ce_loss(logits, batch.labels, class_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if augment.grad_clip:
