@@ -81,12 +81,7 @@ def fit(
             loss, parts = loss_fn(out, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: non-finite loss {float(loss)} ({parts})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if optim.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            step(loss, optimizer, scheduler, params, optim.grad_clip)
             n = len(batch.index)
             seen += n
             for key, value in {"loss": float(loss.detach()), **parts}.items():
@@ -118,6 +113,22 @@ def fit(
             flush=True,
         )
     return result
+
+
+def step(
+    loss: Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    params: list[torch.nn.Parameter],
+    grad_clip: float | None,
+) -> None:
+    """One update: fresh gradients, optional norm clipping, optimizer then schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    scheduler.step()
 
 
 def hide_text(mask: Tensor, share: float, generator: torch.Generator) -> Tensor:

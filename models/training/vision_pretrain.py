@@ -23,6 +23,7 @@ from models.training.losses import LOGIT_KEYS, ClassWeights, ce_loss
 from models.training.metrics import split_metrics
 from models.training.schedule import build_schedule
 from models.training.tensors import SplitTensors
+from models.training.trainer import step
 
 
 def image_only_probs(
@@ -71,12 +72,7 @@ def pretrain_vision(
             features = vision_features(vision, batch.pixel_values)
             logits = dict(zip(LOGIT_KEYS, (head(features) for head in heads), strict=True))
             loss = ce_loss(logits, batch.labels, class_weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if augment.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, augment.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            step(loss, optimizer, scheduler, params, augment.grad_clip)
         vision.eval()
         heads.eval()
         metrics = split_metrics(task_names, truth, image_only_probs(vision, heads, dev, batch_size))
