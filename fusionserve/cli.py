@@ -19,6 +19,17 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("app.verify_cli", "verify a bundle's checksums and self-test", "serve"),
     "serve": ("app.serve_cli", "run the HTTP inference service", "serve"),
     "bench": ("bench.cli", "benchmark the service against its ceiling and baselines", "serve"),
+    "import-research": (
+        "models.research_import.cli",
+        "turn a research checkpoint (.pth + YAML) into a bundle",
+        "train",
+    ),
+    "evaluate": (
+        "fusionserve.evaluate.cli",
+        "score a bundle or a running server on a dataset split (report + plots)",
+        "train",
+    ),
+    "predict": ("fusionserve.predict_cli", "predict one case or a CSV of cases", "serve"),
 }
 
 
