@@ -19,17 +19,19 @@ from app.errors import install_error_handlers
 from app.hooks import ServingHooks
 from app.inference import InferenceService
 from app.observability import Observability
+from app.oip.install import install_oip
 from app.openapi_docs import install_openapi
 from app.registry import ModelRegistry
-from app.routes import batch, health, models, predict
+from app.routes import batch, health, models, predict, v2
 from app.security import install_security
 from app.settings import Settings
 from app.shutdown import install_drain
 
-ROUTERS = (predict.router, batch.router, models.router, health.router)
+ROUTERS = (predict.router, batch.router, models.router, health.router, v2.router)
 DESCRIPTION = (
     "Multi-modal (image + text), multi-task medical classifiers served from ONNX bundles. "
-    'Errors are always `{"error": {"code": ..., "message": ...}}`.'
+    'Errors are always `{"error": {"code": ..., "message": ...}}`; under /v2 (Open Inference '
+    'Protocol) `{"error": "..."}` with the code in the `X-Error-Code` header.'
 )
 
 
@@ -75,5 +77,6 @@ def create_app(settings: Settings | None = None, hooks: ServingHooks | None = No
     install_openapi(app)
     install_drain(app, settings)  # in-flight count; SIGTERM → not ready, drain, exit
     install_security(app, settings)  # API key, CORS, security headers (after the OpenAPI hook)
-    observability.install(app, list(registry.models))  # outermost middleware, GET /metrics
+    observability.install(app, list(registry.models))  # outer middleware, GET /metrics
+    install_oip(app)  # outermost: /v2 errors in the protocol's shape
     return app

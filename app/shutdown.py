@@ -48,7 +48,7 @@ Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def _is_probe(path: str) -> bool:
-    return path.startswith("/health/")
+    return path.startswith(("/health/", "/v2/health/"))
 
 
 class GracefulDrain:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from app.timing import PhaseTimings
 
-NOT_TRAFFIC_PATHS = ("/metrics", "/health/")
+NOT_TRAFFIC_PATHS = ("/metrics", "/health/", "/v2/health/")
 UNMATCHED_ROUTE = "unmatched"
 
 

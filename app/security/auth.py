@@ -1,12 +1,11 @@
 """Optional API key: when API_KEY is set, every route needs it except the open ones.
 
 Deny by default: a route added later is protected without anyone remembering to protect it.
-Open: the docs and OpenAPI schema (the public contract, no data), /health/* (probes) and
-/metrics (scrapers) unless AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS say otherwise. The key
-comes as `Authorization: Bearer <key>` or `X-API-Key: <key>` (when both are sent, both must be
-right); it is compared in constant time
-over sha256 digests, so neither its content nor its length leaks through timing. The key is
-never logged.
+Open: the docs and OpenAPI schema (the public contract, no data), /health/* and /v2/health/*
+(probes) and /metrics (scrapers) unless AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS say
+otherwise. The key comes as `Authorization: Bearer <key>` or `X-API-Key: <key>` (when both are
+sent, both must be right); it is compared in constant time over sha256 digests, so neither its
+content nor its length leaks through timing. The key is never logged.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ class PathPolicy:
     def is_open(self, path: str) -> bool:
         if path in DOCS_PATHS:
             return True
-        if path == "/health" or path.startswith("/health/"):
+        if path == "/health" or path.startswith(("/health/", "/v2/health/")):
             return not self.protect_health
         if path == "/metrics":
             return not self.protect_metrics
