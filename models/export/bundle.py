@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from models.export.ort_eval import (
     run_session,
     run_torch,
 )
+from models.export.probe import ProbeSet, dev_probe, synthetic_probe
 from models.export.provenance import data_provenance, git_commit
 from models.export.quantize import (
     MAX_MACRO_F1_DROP,
@@ -57,7 +59,7 @@ from models.export.quantize import (
     macro_f1_drops,
     quantize_int8,
 )
-from models.export.selftest import build_self_test, choose_sample
+from models.export.selftest import build_self_test
 from models.multitask import MultiTaskModel, count_parameters
 from models.training.metrics import task_metrics
 
@@ -133,77 +135,134 @@ def _file_table(bundle: Path) -> tuple[dict[str, str], dict[str, int]]:
     )
 
 
-@dataclass
-class _Job:
-    """Everything one export needs, resolved from the checkpoint and the options."""
+@dataclass(frozen=True)
+class ModelSource:
+    """A loaded model and what its bundle must say about it, whoever produced the weights
+    (our own training run, or a research checkpoint brought in by `import-research`)."""
 
     checkpoint: Path
-    name: str
     model: MultiTaskModel
-    model_config: dict[str, Any]
-    extra: dict[str, Any]
     task_set: str
+    role: str
     labels: dict[str, list[str]]
     tokenizer_json: str
     max_length: int
-    source: DataSource
+    training_config: dict[str, Any]
+    provenance: dict[str, Any]  # merged into the manifest's provenance
+    checkpoint_metrics: Any = None
+    image_size: int = 224
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        return self.model.cfg.to_dict()
+
+
+@dataclass(frozen=True)
+class DevCalibration:
+    """The dev split as model inputs and one fitted temperature per head."""
+
+    data: DataSource
     dev: DevSet
-    wrapper: CalibratedProbabilities
     calibrations: list[HeadCalibration]
+
+    @property
+    def temperatures(self) -> list[float]:
+        return [c.temperature for c in self.calibrations]
+
+
+@dataclass
+class _Job:
+    """Everything one export needs, resolved from the model source and the options."""
+
+    source: ModelSource
+    name: str
+    calibration: DevCalibration | None  # None: temperatures 1, no dev metrics
+    probe: ProbeSet
+    wrapper: CalibratedProbabilities
     options: ExportOptions
 
     @property
     def tasks(self) -> list[str]:
         return list(self.wrapper.task_names)
 
-    @property
-    def training_config(self) -> dict[str, Any]:
-        return dict(self.extra.get("training_config") or {})
+
+def calibrate_on_dev(
+    source: ModelSource, data: DataSource, options: ExportOptions
+) -> DevCalibration:
+    """Encode `data`'s dev split with the source's tokenizer and fit the temperatures."""
+    dev = load_dev_set(data, source.tokenizer_json, source.max_length, options.dev_limit)
+    logits = dev_logits(source.model, dev, options.batch_size)
+    calibrations = [calibrate_head(z, dev.labels[:, i]) for i, z in enumerate(logits)]
+    return DevCalibration(data, dev, calibrations)
 
 
-def prepare_job(checkpoint: Path, name: str, options: ExportOptions) -> _Job:
-    """Load the checkpoint and its dev split, fit the temperatures."""
-    model, cfg, extra = load_checkpoint(checkpoint)
+def checkpoint_source(checkpoint: Path) -> ModelSource:
+    """A checkpoint written by `fusionserve train` as a model source."""
+    model, _cfg, extra = load_checkpoint(checkpoint)
     for key in ("task_set", "role", "tokenizer_json", "max_text_length"):
         if key not in extra:
             raise ExportError(f"{checkpoint}: checkpoint lacks {key!r}")
     spec = task_set(str(extra["task_set"]))
-    max_length = int(extra["max_text_length"])
-    tokenizer_json = str(extra["tokenizer_json"])
-    source = DataSource.from_training_config(
-        spec.name, dict(extra.get("training_config") or {}), options.data_root
-    )
-    dev = load_dev_set(source, tokenizer_json, max_length, options.dev_limit)
-    logits = dev_logits(model, dev, options.batch_size)
-    calibrations = [calibrate_head(z, dev.labels[:, i]) for i, z in enumerate(logits)]
-    wrapper = CalibratedProbabilities(model, spec.task_names, [c.temperature for c in calibrations])
-    return _Job(
+    training_config = dict(extra.get("training_config") or {})
+    return ModelSource(
         checkpoint=checkpoint,
-        name=name,
         model=model,
-        model_config=cfg.to_dict(),
-        extra=dict(extra),
         task_set=spec.name,
+        role=str(extra["role"]),
         labels=_labels(spec, extra.get("labels")),
-        tokenizer_json=tokenizer_json,
-        max_length=max_length,
-        source=source,
-        dev=dev,
-        wrapper=wrapper,
-        calibrations=calibrations,
-        options=options,
+        tokenizer_json=str(extra["tokenizer_json"]),
+        max_length=int(extra["max_text_length"]),
+        training_config=training_config,
+        provenance={"source": "trained", "training": training_config.get("provenance")},
+        checkpoint_metrics=extra.get("metrics"),
     )
+
+
+def prepare_job(
+    source: ModelSource, name: str, options: ExportOptions, data: DataSource | None
+) -> _Job:
+    """Fit the temperatures on `data`'s dev split when given; else ship temperature 1 and
+    judge the graph on synthetic contract inputs."""
+    spec = task_set(source.task_set)
+    if data is None:
+        if options.int8:
+            raise ExportError("int8 is shipped only when dev macro-F1 holds: it needs dev data")
+        calibration = None
+        probe = synthetic_probe(
+            source.tokenizer_json,
+            source.max_length,
+            source.image_size,
+            Path(tempfile.mkdtemp(prefix="fusionserve-probe-")),
+        )
+        temperatures = [1.0, 1.0]
+    else:
+        calibration = calibrate_on_dev(source, data, options)
+        probe = dev_probe(calibration.dev, source.labels)
+        temperatures = calibration.temperatures
+    wrapper = CalibratedProbabilities(source.model, spec.task_names, temperatures)
+    return _Job(source, name, calibration, probe, wrapper, options)
 
 
 def export_bundle(
     checkpoint: str | Path, out_dir: str | Path, options: ExportOptions | None = None
 ) -> Manifest:
-    """Write a complete, verified bundle to `out_dir` and return its manifest."""
+    """Export a `fusionserve train` checkpoint (calibrated on its training data's dev split)."""
     options = options or ExportOptions()
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    source = checkpoint_source(Path(checkpoint))
+    data = DataSource.from_training_config(
+        source.task_set, source.training_config, options.data_root
+    )
+    return write_bundle_dir(source, out_dir, options, data)
+
+
+def write_bundle_dir(
+    source: ModelSource, out_dir: str | Path, options: ExportOptions, data: DataSource | None
+) -> Manifest:
+    """Write a complete, verified bundle to `out_dir` and return its manifest."""
+    out_dir = Path(out_dir)
     if options.threads:
         torch.set_num_threads(options.threads)
-    job = prepare_job(checkpoint, options.name or out_dir.name, options)
+    job = prepare_job(source, options.name or out_dir.name, options, data)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -218,25 +277,41 @@ def export_bundle(
     return manifest
 
 
-def _fp32_metrics(
-    job: _Job, session: ort.InferenceSession
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Dev outputs of the fp32 graph, its metrics with calibration numbers, parity vs torch."""
-    dev, bs, wrapper = job.dev, job.options.batch_size, job.wrapper
-    arrays = (dev.pixel_values, dev.input_ids, dev.attention_mask)
-    onnx_dev = run_session(session, *arrays, batch_size=bs)
+def _parity(job: _Job, session: ort.InferenceSession) -> dict[str, Any]:
+    """max |ORT − PyTorch| at batch 1, 7, 32 and over every probe row; fails the export
+    above PARITY_TOLERANCE."""
+    arrays, bs, wrapper = job.probe.arrays(), job.options.batch_size, job.wrapper
+    rows = len(arrays[0])
     parity = parity_by_batch(
-        session, wrapper, *arrays, batch_sizes=[b for b in PARITY_BATCHES if b <= len(dev)]
+        session, wrapper, *arrays, batch_sizes=[b for b in PARITY_BATCHES if b <= rows]
     )
-    parity["all_dev"] = max_abs_diff(onnx_dev, run_torch(wrapper, *arrays, batch_size=bs))
+    parity[f"all_{job.probe.origin}"] = max_abs_diff(
+        run_session(session, *arrays, batch_size=bs), run_torch(wrapper, *arrays, batch_size=bs)
+    )
     worst = max(parity.values())
     if worst > PARITY_TOLERANCE:
         raise ExportError(
             f"onnxruntime differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}): {parity}"
         )
+    return {
+        "max_abs_diff": {k: float(f"{v:.3e}") for k, v in parity.items()},
+        "tolerance": PARITY_TOLERANCE,
+        "rows": rows,
+        "reference": f"eager PyTorch, same calibrated wrapper, {job.probe.origin} inputs",
+    }
+
+
+def _dev_metrics(
+    calibration: DevCalibration, session: ort.InferenceSession, job: _Job
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Dev outputs of the fp32 graph and its metrics with the calibration numbers."""
+    dev = calibration.dev
+    onnx_dev = run_session(
+        session, dev.pixel_values, dev.input_ids, dev.attention_mask, job.options.batch_size
+    )
     dev_metrics: dict[str, Any] = graph_metrics(onnx_dev, dev, job.tasks)
-    for task, calibration in zip(job.tasks, job.calibrations, strict=True):
-        c = calibration.as_dict()
+    for task, head in zip(job.tasks, calibration.calibrations, strict=True):
+        c = head.as_dict()
         dev_metrics[task].update(
             ece_before=c["ece_before"],
             ece_cv=c["ece_cv"],
@@ -244,25 +319,19 @@ def _fp32_metrics(
             nll=c["nll"],
             temperature=c["temperature"],
         )
-    metrics = {
-        "dev": {**dev_metrics, "samples": len(dev), "split": job.source.split},
-        "parity": {
-            "max_abs_diff": {k: float(f"{v:.3e}") for k, v in parity.items()},
-            "tolerance": PARITY_TOLERANCE,
-            "reference": "eager PyTorch, same calibrated wrapper, real dev samples",
-        },
-        "checkpoint": job.extra.get("metrics"),
-    }
-    return onnx_dev, metrics
+    return onnx_dev, {**dev_metrics, "samples": len(dev), "split": calibration.data.split}
 
 
 def _int8(
-    job: _Job, staging: Path, fp32_dev: dict[str, np.ndarray], fp32_metrics: dict[str, Any]
+    job: _Job,
+    dev: DevSet,
+    staging: Path,
+    fp32_dev: dict[str, np.ndarray],
+    fp32_metrics: dict[str, Any],
 ) -> tuple[ort.InferenceSession | None, dict[str, Any] | None, dict[str, Any]]:
     """Quantize, score on dev, keep the file only if macro-F1 holds: (session, info, report)."""
     details = quantize_int8(staging / MODEL_FILE, staging / INT8_MODEL_FILE)
     session = make_session(staging / INT8_MODEL_FILE, job.options.threads)
-    dev = job.dev
     out = run_session(
         session, dev.pixel_values, dev.input_ids, dev.attention_mask, job.options.batch_size
     )
@@ -283,34 +352,57 @@ def _int8(
     return session, {"file": INT8_MODEL_FILE, **details, "metrics": {"dev": metrics}}, report
 
 
+def _evaluate(
+    job: _Job, staging: Path, fp32: ort.InferenceSession
+) -> tuple[dict[str, Any], ort.InferenceSession | None, dict[str, Any] | None]:
+    """The manifest's metrics: parity always; dev metrics and int8 when calibrated on dev."""
+    source, calibration = job.source, job.calibration
+    metrics: dict[str, Any] = {
+        "parity": _parity(job, fp32),
+        "calibration": "uncalibrated" if calibration is None else "temperature scaling on dev",
+        "checkpoint": source.checkpoint_metrics,
+    }
+    if calibration is None:
+        return metrics, None, None
+    fp32_dev, metrics["dev"] = _dev_metrics(calibration, fp32, job)
+    if not job.options.int8:
+        return metrics, None, None
+    int8_session, int8_info, metrics["int8"] = _int8(
+        job, calibration.dev, staging, fp32_dev, metrics["dev"]
+    )
+    return metrics, int8_session, int8_info
+
+
 def write_bundle(job: _Job, staging: Path) -> Manifest:
     """Export, evaluate, self-test and describe the bundle inside `staging`."""
-    embeddings = job.model.text.get_input_embeddings()
+    source = job.source
+    embeddings = source.model.text.get_input_embeddings()
     if not isinstance(embeddings, nn.Embedding):
         raise ExportError(f"unexpected text embedding module {type(embeddings).__name__}")
     vocab = embeddings.num_embeddings
-    export_onnx(job.wrapper, staging / MODEL_FILE, job.source.image_size, job.max_length, vocab)
+    export_onnx(job.wrapper, staging / MODEL_FILE, source.image_size, source.max_length, vocab)
     tokenizer_path = staging / TOKENIZER_FILE
-    tokenizer_path.write_text(job.tokenizer_json, encoding="utf-8")
+    tokenizer_path.write_text(source.tokenizer_json, encoding="utf-8")
 
     fp32 = make_session(staging / MODEL_FILE, job.options.threads)
-    fp32_dev, metrics = _fp32_metrics(job, fp32)
-    int8_session, int8_info = None, None
-    if job.options.int8:
-        int8_session, int8_info, metrics["int8"] = _int8(job, staging, fp32_dev, metrics["dev"])
+    metrics, int8_session, int8_info = _evaluate(job, staging, fp32)
 
-    pre = Preprocessing(image_size=job.source.image_size, max_text_length=job.max_length)
-    sample = choose_sample(job.dev.samples)
-    row = job.dev.labels[job.dev.samples.index(sample)]
-    truth = {t: job.labels[t][int(row[i])] for i, t in enumerate(job.tasks)}
+    pre = Preprocessing(image_size=source.image_size, max_text_length=source.max_length)
     self_test = build_self_test(
-        sample, staging, tokenizer_path, pre, job.wrapper, fp32, int8_session, truth
+        job.probe.sample,
+        staging,
+        tokenizer_path,
+        pre,
+        job.wrapper,
+        fp32,
+        int8_session,
+        job.probe.truth,
     )
 
     files, sizes = _file_table(staging)
-    training_config = job.training_config
+    model_config = source.model_config
     extras: dict[str, Any] = {
-        "model_config": job.model_config,
+        "model_config": model_config,
         "file_bytes": sizes,
         "exporter": {
             "exporter": "torch.onnx.export(dynamo=True)",
@@ -319,26 +411,31 @@ def write_bundle(job: _Job, staging: Path) -> Manifest:
             "onnxruntime": ort.__version__,
         },
     }
+    calibration = job.calibration
+    dev_provenance = (
+        {"dev_split": calibration.data.split, "dev_samples": len(calibration.dev)}
+        if calibration is not None
+        else {"calibrated": False}
+    )
     manifest = Manifest(
         name=job.name,
-        task_set=job.task_set,  # type: ignore[arg-type]
-        role=str(job.extra["role"]),  # type: ignore[arg-type]
-        fusion=str(job.model_config["fusion_type"]),
-        backbones={"vision": job.model_config["vision"], "text": job.model_config["text"]},
+        task_set=source.task_set,  # type: ignore[arg-type]
+        role=source.role,  # type: ignore[arg-type]
+        fusion=str(model_config["fusion_type"]),
+        backbones={"vision": model_config["vision"], "text": model_config["text"]},
         preprocessing=pre,
-        tasks=job.wrapper.task_specs(job.labels),
+        tasks=job.wrapper.task_specs(source.labels),
         modality_weights_output=MODALITY_WEIGHTS_OUTPUT if job.wrapper.with_weights else None,
         files=files,
-        parameter_count=count_parameters(job.model),
+        parameter_count=count_parameters(source.model),
         metrics=metrics,
-        training_config=training_config,
+        training_config=source.training_config,
         provenance={
-            **data_provenance(job.task_set),
-            "dev_split": job.source.split,
-            "dev_samples": len(job.dev),
-            "checkpoint": job.checkpoint.name,
-            "checkpoint_sha256": sha256_file(job.checkpoint),
-            "training": training_config.get("provenance"),
+            **data_provenance(source.task_set),
+            **dev_provenance,
+            "checkpoint": source.checkpoint.name,
+            "checkpoint_sha256": sha256_file(source.checkpoint),
+            **source.provenance,
         },
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         git_commit=git_commit(),

@@ -67,8 +67,13 @@ def summary(manifest: dict[str, object], out: Path) -> str:
         f"{manifest['parameter_count']:,} parameters",
     ]
     int8 = metrics.get("int8") or {}
+    dev = metrics.get("dev") or {}
+    if not dev:
+        lines.append("  uncalibrated (temperatures 1): no dev metrics")
     for task in [t["name"] for t in manifest["tasks"]]:  # type: ignore[attr-defined]
-        d = metrics["dev"][task]
+        if task not in dev:
+            continue
+        d = dev[task]
         line = (
             f"  {task}: acc {d['accuracy']:.3f} macro-F1 {d['macro_f1']:.3f} AUC {d['auc']} "
             f"ECE {d['ece_before']:.3f} -> {d['ece']:.3f} (cv {d['ece_cv']:.3f}, "
