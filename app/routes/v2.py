@@ -118,7 +118,7 @@ async def _infer(
 ) -> Response:
     served = find_model(service.registry, name, version)
     manifest = served.manifest
-    if manifest is None:
+    if manifest is None or not served.ready:  # before reading a body nobody can answer
         raise ModelNotReady(f"model {served.name!r} is not ready: {served.status_reason}")
     settings = service.settings
     items = await read_infer(request, settings.max_body_bytes, settings.max_batch_items)
