@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -72,3 +73,30 @@ def test_monitoring_profile(compose: dict[str, Any]) -> None:
         "./deploy/grafana/dashboards",
     }
     assert services["grafana"]["depends_on"] == ["prometheus"]
+
+
+def _default(value: str) -> str:
+    """The default of a `${VAR:-default}` interpolation, as compose resolves it when unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_students_only_by_default(compose: dict[str, Any]) -> None:
+    bundles = REPO_ROOT / "exported"
+    for service in VARIANTS:
+        env = compose["services"][service]["environment"]
+        models = _default(env["FUSIONSERVE_MODELS"]).split(",")
+        assert models and all(m.endswith("-student") for m in models), models
+        assert all((bundles / m / "manifest.json").is_file() for m in models), models
+        assert "${FUSIONSERVE_MODELS:-" in env["FUSIONSERVE_MODELS"], "teachers must be opt-in"
+
+
+def test_profiles_publish_different_host_ports(compose: dict[str, Any]) -> None:
+    assert "ports" not in compose["x-fusionserve"], "a shared port mapping collides"
+    published = {}
+    for service in VARIANTS:
+        (mapping,) = compose["services"][service]["ports"]
+        host, container = _default(mapping).rsplit(":", 1)
+        assert container == "8000"
+        published[service] = host
+    assert len(set(published.values())) == len(published), published
+    assert published["fusionserve-gpu"] == "8000"

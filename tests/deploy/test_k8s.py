@@ -155,3 +155,48 @@ def test_kserve_inferenceservice() -> None:
     assert predictor["terminationGracePeriodSeconds"] > PRESTOP_SLEEP_S + drain_timeout_s(
         "gpu", container
     )
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_hpa_owns_the_replica_count(variant: str) -> None:
+    found = objects(variant)
+    target = found["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"]
+    assert found["Deployment"]["metadata"]["name"] == target
+    assert "replicas" not in found["Deployment"]["spec"], "each apply would reset the HPA's count"
+
+
+def test_gpu_rollout_needs_no_spare_gpu() -> None:
+    strategy = objects("gpu")["Deployment"]["spec"]["strategy"]
+    assert strategy["type"] == "Recreate" or strategy["rollingUpdate"]["maxSurge"] == 0
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_disruption_budget_per_fleet(variant: str) -> None:
+    found = objects(variant)
+    other = "gpu" if variant == "cpu" else "cpu"
+    pdb = found["PodDisruptionBudget"]
+    selector = pdb["spec"]["selector"]["matchLabels"]
+    other_pod = objects(other)["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= other_pod.items(), "one budget must not span both fleets"
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    min_replicas = found["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+    if variant == "gpu":  # at the HPA's minimum a drain must not take the last GPU pod
+        assert pdb["spec"]["minAvailable"] >= 1 and min_replicas >= 1
+    else:
+        assert min_replicas - pdb["spec"]["maxUnavailable"] >= 1
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_threads_follow_the_cpu_request(variant: str) -> None:
+    (container,) = objects(variant)["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    source = env["FUSIONSERVE_INTRA_OP_THREADS"]["valueFrom"]["resourceFieldRef"]
+    assert source == {"resource": "requests.cpu"}  # divisor 1: whole cores, rounded up
+    assert "cpu" in container["resources"]["requests"]
+
+
+def test_kustomizations_use_resources_only() -> None:
+    """objects() expands kustomizations by `resources` alone, as kustomize would only then."""
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        keys = set(yaml.safe_load(kustomization.read_text()))
+        assert keys <= {"apiVersion", "kind", "resources"}, kustomization
