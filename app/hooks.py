@@ -30,6 +30,9 @@ class ServingHooks:
     ) -> None:
         """A bundle finished loading (ready or not)."""
 
+    def model_labels(self, model: str, labels: dict[str, list[str]]) -> None:
+        """A bundle's manifest was read: its tasks and their labels (before model_loaded)."""
+
     def queue_depth(self, model: str, depth: int) -> None:
         """Items waiting in a model's batch queue changed."""
 

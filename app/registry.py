@@ -169,6 +169,7 @@ class ModelRegistry:
         except Exception as exc:
             raise BundleError(f"manifest unreadable: {exc}") from None
         served.manifest = manifest
+        self.hooks.model_labels(served.name, {t.name: list(t.labels) for t in manifest.tasks})
         if unlisted := [f for f in (MODEL_FILE, TOKENIZER_FILE) if f not in manifest.files]:
             raise BundleError(f"manifest has no sha256 for {unlisted}")
         if problems := checksum_mismatches(served.bundle_dir, manifest):

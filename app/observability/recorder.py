@@ -36,9 +36,20 @@ class ObservingHooks(ServingHooks):
         if (m := self.metrics) is not None:
             m.model_ready.labels(model).set(0)
             m.queue_depth.labels(model).set(0)
+            m.batch_failures.labels(model)  # the dashboard's failure rate reads 0, not "No data"
+            m.requests.labels("/predict", "POST", "200", model)
             for reason in REASONS:
                 m.rejections.labels(model, reason)
                 m.rejections.labels("", reason)  # refused before any model was chosen
+
+    def model_labels(self, model: str, labels: dict[str, list[str]]) -> None:
+        """Every class and head starts at 0, so class mix and low-confidence rates have data."""
+        if (m := self.metrics) is not None:
+            for task, names in labels.items():
+                m.low_confidence.labels(model, task)
+                for label in names:
+                    m.predictions.labels(model, task, label)
+        self.inner.model_labels(model, labels)
 
     def model_loaded(
         self,
