@@ -36,23 +36,49 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
     return float(np.mean(log_norm - z[np.arange(len(labels)), labels]))
 
 
-def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top label: Σ_b |B|/N · |acc(B) − conf(B)|.
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One top-label confidence bin: how many rows fell in it, their accuracy and confidence."""
 
-    Bins are (k/n, (k+1)/n]; a confidence of exactly 0 falls in the first bin.
+    lower: float
+    upper: float
+    count: int
+    accuracy: float  # 0.0 when the bin is empty
+    confidence: float  # mean top-label probability; 0.0 when the bin is empty
+
+
+def reliability_bins(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS
+) -> list[ReliabilityBin]:
+    """Equal-width bins (k/n, (k+1)/n] of the top-label confidence (0 goes to the first bin).
+
+    The one binning behind both `ece` and the reliability diagrams of `fusionserve evaluate`.
     """
-    if len(labels) == 0:
-        raise ValueError("ECE of an empty set")
     confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    total = 0.0
+    index = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    bins = []
     for b in range(n_bins):
-        members = bins == b
-        if members.any():
-            gap = abs(correct[members].mean() - confidence[members].mean())
-            total += members.mean() * gap
-    return float(total)
+        members = index == b
+        count = int(members.sum())
+        bins.append(
+            ReliabilityBin(
+                lower=b / n_bins,
+                upper=(b + 1) / n_bins,
+                count=count,
+                accuracy=float(correct[members].mean()) if count else 0.0,
+                confidence=float(confidence[members].mean()) if count else 0.0,
+            )
+        )
+    return bins
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top label: Σ_b |B|/N · |acc(B) − conf(B)|."""
+    if len(labels) == 0:
+        raise ValueError("ECE of an empty set")
+    bins = reliability_bins(probs, labels, n_bins)
+    return float(sum(b.count / len(labels) * abs(b.accuracy - b.confidence) for b in bins))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, iterations: int = 80) -> float:
