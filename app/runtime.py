@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
+from app.ort_logs import ort_logs_to_logger
 from app.preprocess import PreparedInputs
 from app.settings import Settings
 
@@ -122,9 +123,10 @@ def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: Settings) ->
             missing,
             providers,
         )
-    session = ort.InferenceSession(
-        str(path), sess_options=session_options(settings), providers=providers
-    )
+    with ort_logs_to_logger():  # its C++ log lines go through our JSON logger
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options(settings), providers=providers
+        )
     input_names = {i.name for i in session.get_inputs()}
     if not set(INPUT_NAMES) <= input_names:
         raise ValueError(f"graph inputs {sorted(input_names)} lack {sorted(INPUT_NAMES)}")
