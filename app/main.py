@@ -26,8 +26,9 @@ from app.routes import batch, health, models, predict, v2
 from app.security import install_security
 from app.settings import Settings
 from app.shutdown import install_drain
+from app.ui import router as ui_router
 
-ROUTERS = (predict.router, batch.router, models.router, health.router, v2.router)
+ROUTERS = (predict.router, batch.router, models.router, health.router, v2.router, ui_router)
 DESCRIPTION = (
     "Multi-modal (image + text), multi-task medical classifiers served from ONNX bundles. "
     'Errors are always `{"error": {"code": ..., "message": ...}}`; under /v2 (Open Inference '
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, hooks: ServingHooks | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_openapi serves /docs and /redoc offline, under a CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.hooks = hooks

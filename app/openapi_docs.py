@@ -1,15 +1,21 @@
 """OpenAPI pieces for routes that parse their own bodies: request bodies with examples for JSON
-and multipart/form-data, shared error responses, and registering request schemas."""
+and multipart/form-data, shared error responses, and registering request schemas; and the
+docs pages, served air-gapped (no CDN) under a CSP."""
 
 from __future__ import annotations
 
+import importlib.resources
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from app.schemas import BatchRequest, ErrorResponse, PredictRequest
+from app.ui import csp
+from app.ui.assets import AssetDir, files_in
 
 # A real 8×8 grey PNG, so "Try it out" in /docs works as-is.
 TINY_PNG_BASE64 = (
@@ -109,3 +115,53 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_offline_docs(app)
+
+
+def _swagger_page(title: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} - Swagger UI</title>
+<link rel="icon" href="docs/assets/favicon.png">
+<link rel="stylesheet" href="docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui" data-openapi-url="openapi.json"></div>
+<script src="docs/assets/swagger-ui-bundle.js"></script>
+<script src="docs/assets/swagger-init.js"></script></body></html>"""
+
+
+def _redoc_page(title: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} - ReDoc</title>
+<link rel="icon" href="docs/assets/favicon.png"></head>
+<body><redoc spec-url="openapi.json"></redoc>
+<script src="docs/assets/redoc.standalone.js"></script></body></html>"""
+
+
+def install_offline_docs(app: FastAPI) -> None:
+    """/docs and /redoc with every asset served by the app (Swagger UI and ReDoc from the
+    fastapi-offline package, no CDN) and a CSP allowing only those assets; the app must be
+    created with docs_url=None and redoc_url=None. Relative URLs keep a proxy's prefix."""
+    offline = Path(str(importlib.resources.files("fastapi_offline") / "static"))
+    assets = AssetDir(
+        files_in(
+            offline, "swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"
+        )
+        | files_in(Path(__file__).parent / "ui" / "static", "swagger-init.js")
+    )
+    pages = {
+        "/docs": (_swagger_page(app.title), csp.SWAGGER),
+        "/redoc": (_redoc_page(app.title), csp.REDOC),
+    }
+
+    def add_page(path: str, html: str, policy: str) -> None:
+        async def page() -> HTMLResponse:
+            return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+
+    for path, (html, policy) in pages.items():
+        add_page(path, html, policy)
+
+    async def docs_asset(request: Request, name: str) -> Response:
+        return assets.response(request, name)
+
+    app.add_api_route("/docs/assets/{name}", docs_asset, methods=["GET"], include_in_schema=False)

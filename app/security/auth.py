@@ -1,7 +1,8 @@
 """Optional API key: when API_KEY is set, every route needs it except the open ones.
 
 Deny by default: a route added later is protected without anyone remembering to protect it.
-Open: the docs and OpenAPI schema (the public contract, no data), /health/* and /v2/health/*
+Open: the docs, the demo page (it asks for the key itself), their static files and the OpenAPI
+schema (the public contract, no data), /health/* and /v2/health/*
 (probes) and /metrics (scrapers) unless AUTH_PROTECT_HEALTH / AUTH_PROTECT_METRICS say
 otherwise. The key comes as `Authorization: Bearer <key>` or `X-API-Key: <key>` (when both are
 sent, both must be right); it is compared in constant time over sha256 digests, so neither its
@@ -23,7 +24,8 @@ from app.errors import Unauthorized, error_response
 from app.observability import record_rejection
 from app.settings import Settings
 
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_PATHS = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+OPEN_PREFIXES = ("/ui/", "/docs/assets/")  # the demo page's and the docs' static files
 REALM = 'Bearer realm="fusionserve"'
 BEARER_SCHEME = "bearerAuth"
 HEADER_SCHEME = "apiKeyHeader"
@@ -41,7 +43,7 @@ class PathPolicy:
         self.protect_metrics = protect_metrics
 
     def is_open(self, path: str) -> bool:
-        if path in DOCS_PATHS:
+        if path in DOCS_PATHS or path.startswith(OPEN_PREFIXES):
             return True
         if path == "/health" or path.startswith(("/health/", "/v2/health/")):
             return not self.protect_health

@@ -3,8 +3,9 @@
 The API returns JSON only, so its pages need no scripts, frames or referrers: a `default-src
 'none'` CSP and `X-Frame-Options: DENY` make a response useless to an attacker who gets a
 browser to load it. Predictions are medical data: `Cache-Control: no-store` keeps them out of
-browser and proxy caches (set on every API response unless a route chose its own). The
-interactive docs (/docs, /redoc) load Swagger UI / ReDoc from a CDN, so they get no CSP.
+browser and proxy caches (set on every API response unless a route chose its own). HTML pages
+(the demo page at /, /docs, /redoc) set their own CSP allowing only the app's own assets
+(app/ui/csp.py); headers a route set are never overwritten.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -32,7 +32,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = ALWAYS if scope.get("path") in DOCS_PAGES else ALWAYS | API_ONLY
+        extra = ALWAYS | API_ONLY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
