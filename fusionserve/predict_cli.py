@@ -87,7 +87,8 @@ def table(result: Prediction) -> str:
         lines.append(f"{task}: {p.label} {p.probability:.3f}{flag}")
         for label, prob in sorted(p.probabilities.items(), key=lambda kv: -kv[1]):
             mark = "*" if label == p.label else " "
-            lines.append(f"  {mark} {label:<{width}}  {prob:6.3f}  {'█' * round(prob * 30)}")
+            bar = "█" * round(prob * 30)
+            lines.append(f"  {mark} {label:<{width}}  {prob:6.3f}  {bar}".rstrip())
         lines.append("")
     if result.modality_weights:
         w = result.modality_weights
