@@ -110,6 +110,9 @@ TEXT_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             vocab_size=28996,
         ),
     ),
+    # bert-base-uncased: not in the research map, but named by research-style configs that
+    # pair vit-base with it; BertConfig's defaults are exactly that model
+    "bert-base-uncased": ("bert", {}),
     # distilbert-base-uncased, google/mobilebert-uncased (library defaults are these models)
     "distilbert": ("distilbert", {}),
     "mobile-bert": ("mobilebert", {}),

@@ -48,7 +48,7 @@ def _tolerated(key: str) -> bool:
     return key.endswith(_TOLERATED_BUFFER_SUFFIXES)
 
 
-def _listing(keys: list[str], limit: int = 10) -> str:
+def _listing(keys: list[str], limit: int = 20) -> str:
     more = f" … (+{len(keys) - limit} more)" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
 
@@ -79,7 +79,7 @@ def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, Tensor]) -
             )
     if problems:
         raise CheckpointMismatchError(
-            "checkpoint does not match the model config: " + "; ".join(problems)
+            "checkpoint does not match the model config:\n  " + "\n  ".join(problems)
         )
     model.load_state_dict(sd, strict=True)
 

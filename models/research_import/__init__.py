@@ -1,0 +1,1 @@
+"""Import checkpoints trained by the research code (spec: shared/reference) as bundles."""
