@@ -34,6 +34,7 @@ TEXT_DIMS = {
     "bert-tiny": 128,
     "bert-mini": 256,
     "minilm": 384,
+    "bert-base-uncased": 768,  # beyond the research map: the flagship import teacher's text
 }
 # Exact parameter counts from spec §2.6 (ViT/BERT incl. pooler).
 PARAM_COUNTS = {
@@ -43,6 +44,7 @@ PARAM_COUNTS = {
     "bio-clinical-bert": 108_310_272,
     "bert-mini": 11_170_560,
     "distilbert": 66_362_880,
+    "bert-base-uncased": 109_482_240,  # the published bert-base-uncased count (with pooler)
 }
 
 

@@ -20,7 +20,11 @@ from models.export.dev_data import DataSource, load_dev_set
 from models.fusion import FUSIONS
 from models.multitask import MultiTaskModel
 from models.research_import.research_config import read_research_config
-from tests.models.research_import.conftest import research_yaml, save_research_checkpoint, seeded_model
+from tests.models.research_import.conftest import (
+    research_yaml,
+    save_research_checkpoint,
+    seeded_model,
+)
 
 TOLERANCE = 1e-4
 LOGIT_KEYS = ("logits_modality", "logits_location")
@@ -55,7 +59,9 @@ def _assert_parity(bundle: Path, model: MultiTaskModel, medpix_root: Path) -> No
     session = ort.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
     names = [task.output for task in manifest.tasks]
     for batch in (1, 7, 32):
-        feeds = dict(zip(("pixel_values", "input_ids", "attention_mask"), dev.rows(batch)))
+        feeds = dict(
+            zip(("pixel_values", "input_ids", "attention_mask"), dev.rows(batch), strict=True)
+        )
         got = session.run(names, feeds)
         for g, e in zip(got, expected, strict=True):
             assert np.abs(g - e[:batch]).max() <= TOLERANCE
