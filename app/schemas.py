@@ -167,6 +167,12 @@ class ModelInfo(BaseModel):
     backbones: dict[str, Any] = Field(default_factory=dict)
     parameter_count: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where the model came from: data, weights, checkpoint sha256; "
+        '`source` is "trained" or "imported" (research checkpoint, with its YAML and '
+        "whether it was calibrated).",
+    )
     created_at: str | None = None
     git_commit: str | None = None
     load_s: float | None = None

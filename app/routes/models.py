@@ -48,7 +48,7 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
         info.preprocessing = manifest.preprocessing.model_dump(mode="json")
         info.backbones = manifest.backbones
         info.parameter_count = manifest.parameter_count
-        info.metrics = manifest.metrics
+        info.metrics, info.provenance = manifest.metrics, manifest.provenance
         info.created_at, info.git_commit = manifest.created_at, manifest.git_commit
     if onnx is not None:
         info.provider, info.providers = onnx.provider, onnx.providers
