@@ -48,7 +48,7 @@ class LocalPredictor:
             self.close()
             raise EvaluateError(f"bundle {bundle} cannot be served: {reason}")
         self.source = {
-            "path": "in-process",
+            "via": "in-process",
             "precision": served.onnx.precision,
             "provider": served.onnx.provider,
         }

@@ -46,7 +46,7 @@ class HttpPredictor:
                 f"given is version {manifest.version}: evaluate the bundle the server serves"
             )
         self.source = {
-            "path": self.url,
+            "via": self.url,
             "precision": str(info.get("precision")),
             "provider": str(info.get("provider")),
         }

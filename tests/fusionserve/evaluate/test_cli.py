@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def test_fused_scores_reproduce_the_exporters_dev_metrics(
     status, report = run_evaluate(*args, out=precision)
     assert status == 0 and report is not None
     assert report["source"] == {
-        "path": "in-process",
+        "via": "in-process",
         "precision": precision,
         "provider": "CPUExecutionProvider",
     }
@@ -82,3 +83,20 @@ def test_a_non_positive_limit_is_an_argument_error(run_evaluate: Evaluate) -> No
     with pytest.raises(SystemExit) as exited:
         run_evaluate("--bundle", str(BUNDLE), "--data", ".", "--limit", "0")
     assert exited.value.code == 2
+
+
+def test_a_bundle_the_service_would_refuse_is_refused(
+    tiny_bundles: Path,
+    medpix_root: Path,
+    run_evaluate: Evaluate,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In-process loading is the registry's: a changed file fails its sha256 check."""
+    bundle = tmp_path / "bundles" / "medpix-student"
+    shutil.copytree(tiny_bundles / "medpix-student", bundle)
+    with (bundle / "tokenizer.json").open("a") as handle:
+        handle.write(" ")
+    status = run_evaluate("--bundle", str(bundle), "--data", str(medpix_root), "--limit", "2")
+    assert status == (2, None)
+    assert "cannot be served: checksum mismatch: tokenizer.json" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def test_in_process_and_http_give_the_same_numbers(
     status_local, local = run_evaluate(*common, out="local")
     status_http, remote = run_evaluate(*common, "--url", server, out="http")
     assert status_local == status_http == 0 and local and remote
-    assert local["source"]["path"] == "in-process" and remote["source"]["path"] == server
+    assert local["source"]["via"] == "in-process" and remote["source"]["via"] == server
     assert local["dataset"]["cases"] == remote["dataset"]["cases"] == 40
     ours, theirs = flatten(local["results"]), flatten(remote["results"])
     assert ours.keys() == theirs.keys()
