@@ -21,10 +21,9 @@ from fusionserve.client import (
     Prediction,
     RetryPolicy,
 )
+from fusionserve.client.protocol import DEFAULT_URL
 from fusionserve.predict_cases import CasesError, finished_ids, read_cases
 from fusionserve.predict_set import score_cases
-
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
