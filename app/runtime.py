@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
+from app.contract.text import trim_padding
 from app.ort_logs import ort_logs_to_logger
 from app.preprocess import PreparedInputs
 from app.settings import Settings
@@ -86,6 +87,7 @@ class OnnxModel:
     output_names: list[str]
     precision: str
     model_file: str
+    dynamic_text: bool = False  # sequence axis symbolic: batches are cut to their longest text
 
     @property
     def providers(self) -> list[str]:
@@ -98,10 +100,14 @@ class OnnxModel:
 
     def run_batch(self, items: Sequence[PreparedInputs]) -> list[dict[str, np.ndarray]]:
         """Stack items into one batch, run it, split the outputs back per item."""
+        input_ids = np.stack([i.input_ids for i in items])
+        attention_mask = np.stack([i.attention_mask for i in items])
+        if self.dynamic_text:
+            input_ids, attention_mask = trim_padding(input_ids, attention_mask)
         feeds = {
             "pixel_values": np.stack([i.pixel_values for i in items]),
-            "input_ids": np.stack([i.input_ids for i in items]),
-            "attention_mask": np.stack([i.attention_mask for i in items]),
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
         }
         values = self.session.run(self.output_names, feeds)
         for name, value in zip(self.output_names, values, strict=True):
@@ -136,4 +142,11 @@ def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: Settings) ->
     graph_outputs = {o.name for o in session.get_outputs()}
     if missing_outputs := [w for w in wanted if w not in graph_outputs]:
         raise ValueError(f"graph lacks outputs named in the manifest: {missing_outputs}")
-    return OnnxModel(session, wanted, precision, path.name)
+    return OnnxModel(session, wanted, precision, path.name, has_dynamic_text(session))
+
+
+def has_dynamic_text(session: ort.InferenceSession) -> bool:
+    """True when input_ids' sequence axis is symbolic (bundles exported since variable-length
+    text); older bundles fix it and must be fed the manifest's full length."""
+    shape = next(i.shape for i in session.get_inputs() if i.name == "input_ids")
+    return len(shape) == 2 and not isinstance(shape[1], int)

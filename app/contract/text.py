@@ -1,8 +1,9 @@
 """Text → token ids with the bundle's own `tokenizers` tokenizer (no transformers at serve time).
 
 Research text preprocessing (spec §3.3): empty text → "No description available", truncation,
-pad to a fixed max length, pass input_ids + attention_mask only. A fixed length also keeps the
-exported graph's static shapes inside MultiheadAttention valid.
+pad to a fixed max length, pass input_ids + attention_mask only. Graphs with a dynamic sequence
+axis then run each batch cut to its longest text rounded up to a multiple of 16
+(`trim_padding`); graphs exported with a fixed length get the full padding.
 """
 
 from __future__ import annotations
@@ -15,6 +16,25 @@ import numpy as np
 from tokenizers import Tokenizer
 
 EMPTY_TEXT_FALLBACK = "No description available"
+LENGTH_BUCKET = 16  # batches are padded to a multiple of this: few distinct shapes to run
+
+
+def bucketed_length(longest: int, max_length: int, bucket: int = LENGTH_BUCKET) -> int:
+    """The padded length for a batch whose longest text has `longest` tokens: rounded up to
+    a multiple of `bucket`, never above `max_length` (right padding past the longest real
+    token changes nothing under the attention mask)."""
+    if longest < 1 or max_length < 1:
+        raise ValueError(f"lengths must be >= 1, got longest={longest}, max={max_length}")
+    return min(max_length, -(-longest // bucket) * bucket)
+
+
+def trim_padding(
+    input_ids: np.ndarray, attention_mask: np.ndarray, bucket: int = LENGTH_BUCKET
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded [B, L] ids and mask cut to the batch's bucketed longest text."""
+    longest = int(attention_mask.sum(axis=1).max(initial=1))
+    length = bucketed_length(longest, input_ids.shape[1], bucket)
+    return input_ids[:, :length], attention_mask[:, :length]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from app.contract.manifest import (
     sha256_file,
 )
 from app.contract.tasks import TaskSetSpec, task_set
+from app.contract.text import trim_padding
 from models.checkpoint import load_checkpoint
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
@@ -277,9 +278,18 @@ def write_bundle_dir(
     return manifest
 
 
+def _trimmed_rows(
+    pixel_values: np.ndarray, input_ids: np.ndarray, attention_mask: np.ndarray
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Up to 7 of the shortest texts, cut to their bucketed length as the service runs them."""
+    rows = np.argsort(attention_mask.sum(axis=1), kind="stable")[:7]
+    ids, mask = trim_padding(input_ids[rows], attention_mask[rows])
+    return ids.shape[1], (pixel_values[rows], ids, mask)
+
+
 def _parity(job: _Job, session: ort.InferenceSession) -> dict[str, Any]:
-    """max |ORT − PyTorch| at batch 1, 7, 32 and over every probe row; fails the export
-    above PARITY_TOLERANCE."""
+    """max |ORT − PyTorch| at batch 1, 7, 32, over every probe row, and at a shorter
+    (bucketed) text length; fails the export above PARITY_TOLERANCE."""
     arrays, bs, wrapper = job.probe.arrays(), job.options.batch_size, job.wrapper
     rows = len(arrays[0])
     parity = parity_by_batch(
@@ -287,6 +297,10 @@ def _parity(job: _Job, session: ort.InferenceSession) -> dict[str, Any]:
     )
     parity[f"all_{job.probe.origin}"] = max_abs_diff(
         run_session(session, *arrays, batch_size=bs), run_torch(wrapper, *arrays, batch_size=bs)
+    )
+    length, trimmed = _trimmed_rows(*arrays)
+    parity[f"length_{length}"] = max_abs_diff(
+        run_session(session, *trimmed, batch_size=bs), run_torch(wrapper, *trimmed, batch_size=bs)
     )
     worst = max(parity.values())
     if worst > PARITY_TOLERANCE:

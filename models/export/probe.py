@@ -54,9 +54,7 @@ def dev_probe(dev: DevSet, labels: dict[str, list[str]]) -> ProbeSet:
     sample = choose_sample(dev.samples)
     row = dev.labels[dev.samples.index(sample)]
     truth = {task: names[int(row[i])] for i, (task, names) in enumerate(labels.items())}
-    return ProbeSet(
-        dev.pixel_values, dev.input_ids, dev.attention_mask, sample, truth, "dev"
-    )
+    return ProbeSet(dev.pixel_values, dev.input_ids, dev.attention_mask, sample, truth, "dev")
 
 
 def _synthetic_image(path: Path, seed: int) -> None:
@@ -86,6 +84,4 @@ def synthetic_probe(
     encoded = TextEncoder(Tokenizer.from_str(tokenizer_json), max_length).encode(texts)
     pixels = np.stack([images[i % len(images)] for i in range(PROBE_ROWS)])
     sample = Sample(image_path=paths[1], text=_PROBE_TEXTS[2], labels=(0, 0), group="synthetic")
-    return ProbeSet(
-        pixels, encoded.input_ids, encoded.attention_mask, sample, None, "synthetic"
-    )
+    return ProbeSet(pixels, encoded.input_ids, encoded.attention_mask, sample, None, "synthetic")

@@ -11,7 +11,7 @@ import pytest
 
 from app.contract.image import ImageLimits
 from app.contract.manifest import TOKENIZER_FILE, Manifest
-from app.contract.text import TextEncoder
+from app.contract.text import TextEncoder, bucketed_length
 from app.preprocess import InputSpec, prepare
 from app.runtime import choose_model_file, load_onnx_model, resolve_providers, session_options
 from tests.app.helpers import WOUND_IMAGE, WOUND_TEXT, tiny_settings
@@ -91,6 +91,49 @@ def test_dynamic_batch_axis(tiny_bundle_dir: Path, batch: int) -> None:
     assert len(outputs) == batch
     for row in outputs:  # identical inputs → identical rows, whatever the batch size
         np.testing.assert_allclose(row["probs_location"], outputs[0]["probs_location"], rtol=1e-5)
+
+
+class _RecordingSession:
+    """Wraps a session and records the text length of every batch it runs."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session, self.lengths = session, []  # type: ignore[var-annotated]
+
+    def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.lengths.append(feeds["input_ids"].shape[1])
+        return self.session.run(names, feeds)
+
+
+@pytest.mark.parametrize(("name", "dynamic"), [("medpix-student", True), ("wound-student", False)])
+def test_dynamic_text_graphs_run_batches_cut_to_their_longest_text(
+    tiny_bundle_dir: Path, name: str, dynamic: bool
+) -> None:
+    """The medpix fixture has a symbolic sequence axis, the wound one a fixed length: both
+    serve, the first at the bucketed length, with the answers of the full padding."""
+    bundle = tiny_bundle_dir / name
+    manifest = Manifest.load(bundle)
+    model = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir))
+    assert model.dynamic_text is dynamic
+    length = manifest.preprocessing.max_text_length
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, length)
+    spec = InputSpec.from_manifest(manifest, encoder, ImageLimits())
+    items = [prepare(WOUND_IMAGE.read_bytes(), t, spec) for t in ("wound", WOUND_TEXT[:30])]
+    full = model.session.run(
+        model.output_names,
+        {
+            "pixel_values": np.stack([i.pixel_values for i in items]),
+            "input_ids": np.stack([i.input_ids for i in items]),
+            "attention_mask": np.stack([i.attention_mask for i in items]),
+        },
+    )
+    recorder = _RecordingSession(model.session)
+    model.session = recorder  # type: ignore[assignment]
+    for row, out in enumerate(model.run_batch(items)):
+        for index, output in enumerate(model.output_names):
+            np.testing.assert_allclose(out[output], full[index][row], atol=1e-6)
+    longest = max(min(i.text_tokens, length) for i in items)
+    assert recorder.lengths == [bucketed_length(longest, length) if dynamic else length]
+    assert (recorder.lengths[0] < length) is dynamic
 
 
 def test_intra_op_threads_auto_is_half_the_cores() -> None:

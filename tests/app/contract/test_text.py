@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-from app.contract.text import EMPTY_TEXT_FALLBACK, TextEncoder
+from app.contract.text import EMPTY_TEXT_FALLBACK, TextEncoder, bucketed_length, trim_padding
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,23 @@ def test_round_trip_through_tokenizer_json(tokenizer: Tokenizer, tmp_path) -> No
     a = TextEncoder(tokenizer, 12).encode(["contrast enhanced ct"])
     b = TextEncoder.from_file(path, 12).encode(["contrast enhanced ct"])
     np.testing.assert_array_equal(a.input_ids, b.input_ids)
+
+
+@pytest.mark.parametrize(
+    ("longest", "maximum", "expected"),
+    [(1, 128, 16), (16, 128, 16), (17, 128, 32), (27, 128, 32), (120, 128, 128), (9, 8, 8)],
+)
+def test_bucketed_length_rounds_up_to_16_capped(longest: int, maximum: int, expected: int) -> None:
+    assert bucketed_length(longest, maximum) == expected
+
+
+def test_trim_padding_keeps_every_real_token(tokenizer: Tokenizer) -> None:
+    encoder = TextEncoder(tokenizer, 64)
+    texts = ["axial ct", "contrast enhanced mr image of the brain with a ring enhancing lesion"]
+    encoded = encoder.encode(texts)
+    ids, mask = trim_padding(encoded.input_ids, encoded.attention_mask)
+    longest = max(encoded.token_counts)
+    assert ids.shape == mask.shape == (2, bucketed_length(longest, 64)) and ids.shape[1] < 64
+    assert (mask.sum(axis=1) == encoded.attention_mask.sum(axis=1)).all()
+    assert (encoded.input_ids[:, ids.shape[1] :] == encoder.pad_id).all()  # only padding cut
+    np.testing.assert_array_equal(ids, encoded.input_ids[:, : ids.shape[1]])

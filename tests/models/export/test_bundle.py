@@ -57,7 +57,9 @@ def test_manifest_describes_the_bundle(tiny_bundle: Path, tiny_checkpoint: Path)
         assert dev[task]["ece"] <= dev[task]["ece_before"] + 1e-9  # fitted on the same split
         assert dev[task]["nll"] <= dev[task]["nll_before"] + 1e-9
     parity = manifest.metrics["parity"]["max_abs_diff"]
-    assert set(parity) == {"1", "7", "32", "all_dev"}
+    lengths = [k for k in parity if k.startswith("length_")]
+    assert set(parity) - set(lengths) == {"1", "7", "32", "all_dev"} and len(lengths) == 1
+    assert int(lengths[0].split("_")[1]) < manifest.preprocessing.max_text_length
     assert max(parity.values()) <= 1e-4
 
     int8 = manifest.metrics["int8"]

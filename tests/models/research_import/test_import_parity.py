@@ -128,7 +128,8 @@ def test_uncalibrated_manifest_says_so_and_records_provenance(
     assert provenance["tokenizer"]["sha256"].startswith("07eced37")
     assert manifest.training_config["fusion"] == {"type": "cross_attention"}
     assert manifest.preprocessing.max_text_length == 256
-    assert set(manifest.metrics["parity"]["max_abs_diff"]) == {"1", "7", "32", "all_synthetic"}
+    parity = manifest.metrics["parity"]["max_abs_diff"]
+    assert {"1", "7", "32", "all_synthetic"} < set(parity) and max(parity.values()) <= 1e-4
 
 
 def test_calibrate_fits_temperatures_on_dev(
