@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from app.contract.graph import INPUT_NAMES
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
 from app.contract.text import trim_padding
 from app.ort_logs import ort_logs_to_logger
@@ -31,7 +32,6 @@ GRAPH_LEVELS: dict[str, ort.GraphOptimizationLevel] = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-INPUT_NAMES = ("pixel_values", "input_ids", "attention_mask")
 
 
 def resolve_providers(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from app.contract.graph import INPUT_NAMES
 from app.contract.image import ImageDecodeError, decode_image, image_to_array
 from app.contract.manifest import (
     INT8_MODEL_FILE,
@@ -32,7 +33,6 @@ from app.contract.manifest import (
 )
 from app.contract.text import TextEncoder
 
-INPUT_NAMES = ("pixel_values", "input_ids", "attention_mask")
 DEFAULT_INT8_TOLERANCE = 2e-3  # int8 graph vs its own recorded self-test output
 INT8_VS_FP32_TOLERANCE = 5e-2  # int8 graph vs the fp32 expectation (no int8 one recorded)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.contract.graph import prob_output
 from app.contract.manifest import Manifest
 from app.postprocess import Prediction
 
@@ -33,7 +34,7 @@ class OutputTensor:
 
 def declared_outputs(manifest: Manifest) -> list[tuple[str, str, list[int]]]:
     """(name, datatype, shape) of every output the model answers; -1 is the batch axis."""
-    declared = [(f"probs_{t.name}", "FP32", [-1, len(t.labels)]) for t in manifest.tasks]
+    declared = [(prob_output(t.name), "FP32", [-1, len(t.labels)]) for t in manifest.tasks]
     declared += [(f"label_{t.name}", "BYTES", [-1]) for t in manifest.tasks]
     if manifest.modality_weights_output:
         declared.append((WEIGHTS, "FP32", [-1, 2]))
@@ -44,7 +45,7 @@ def output_tensors(manifest: Manifest, predictions: Sequence[Prediction]) -> lis
     tensors: list[OutputTensor] = []
     for task in manifest.tasks:
         rows = [list(p.tasks[task.name].probabilities.values()) for p in predictions]
-        tensors.append(OutputTensor(f"probs_{task.name}", "FP32", np.asarray(rows, np.float32)))
+        tensors.append(OutputTensor(prob_output(task.name), "FP32", np.asarray(rows, np.float32)))
     for task in manifest.tasks:
         labels = [p.tasks[task.name].label.encode("utf-8") for p in predictions]
         tensors.append(OutputTensor(f"label_{task.name}", "BYTES", labels))

@@ -23,6 +23,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from app.contract.graph import MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import (
     INT8_MODEL_FILE,
     MODEL_FILE,
@@ -38,12 +39,10 @@ from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.onnx_export import (
     LOGIT_KEYS,
-    MODALITY_WEIGHTS_OUTPUT,
     OPSET,
     CalibratedProbabilities,
     ExportError,
     export_onnx,
-    prob_output,
 )
 from models.export.ort_eval import (
     make_session,

@@ -45,12 +45,11 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from app.contract.graph import INPUT_NAMES, MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import TaskSpec
 from models.multitask import MODALITY_WEIGHTS_KEY, MultiTaskModel
 
 OPSET = 18
-INPUT_NAMES = ("pixel_values", "input_ids", "attention_mask")
-MODALITY_WEIGHTS_OUTPUT = "modality_weights"
 LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2 (research head order)
 EXAMPLE_BATCH = 2  # ≥ 2: an example batch of 1 makes the dynamo exporter fix B = 1
 
@@ -61,10 +60,6 @@ _NOISY_LOGGERS = ("torch.onnx._internal.exporter._registration", "onnxscript.opt
 
 class ExportError(RuntimeError):
     """The exported graph does not honour the bundle contract."""
-
-
-def prob_output(task: str) -> str:
-    return f"probs_{task}"
 
 
 class CalibratedProbabilities(nn.Module):

@@ -13,7 +13,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from models.export.onnx_export import INPUT_NAMES, CalibratedProbabilities
+from app.contract.graph import INPUT_NAMES
+from models.export.onnx_export import CalibratedProbabilities
 
 
 def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
