@@ -34,6 +34,10 @@ from app.contract.manifest import (
 from app.contract.text import TextEncoder
 
 DEFAULT_INT8_TOLERANCE = 2e-3  # int8 graph vs its own recorded self-test output
+# Dynamic int8 runs different integer kernels per CPU (AVX2 u8s8 vs AVX-512 VNNI): the committed
+# MedPix student's recorded int8 output is 1.05e-2 away on an AVX2-only AMD EPYC; fp32 agrees
+# to 5e-7 there. Below this floor a recorded int8 tolerance only holds on the exporting CPU.
+INT8_CROSS_CPU_TOLERANCE = 3e-2
 INT8_VS_FP32_TOLERANCE = 5e-2  # int8 graph vs the fp32 expectation (no int8 one recorded)
 
 
@@ -96,7 +100,8 @@ def verify_bundle(bundle_dir: str | Path) -> VerifyReport:
     if manifest.int8 is not None:
         extra = (st.model_extra or {}) if st is not None else {}
         if "expected_int8" in extra:
-            int8_tol = float(extra.get("tolerance_int8", DEFAULT_INT8_TOLERANCE))
+            recorded = float(extra.get("tolerance_int8", DEFAULT_INT8_TOLERANCE))
+            int8_tol = max(recorded, INT8_CROSS_CPU_TOLERANCE)
             models.append((INT8_MODEL_FILE, extra["expected_int8"], int8_tol))
         else:  # a bundle from another tool: hold the int8 graph to the fp32 expectation
             models.append((INT8_MODEL_FILE, st.expected if st else None, INT8_VS_FP32_TOLERANCE))

@@ -24,7 +24,8 @@ from models.export.ort_eval import max_abs_diff, run_session, run_torch
 
 SELF_TEST_STEM = "self_test"
 FP32_TOLERANCE = 1e-4
-INT8_TOLERANCE = 2e-3  # dynamic activation quantization may round differently across CPUs
+# Dynamic int8 uses different integer kernels per CPU ISA (see app.verify_cli): 1e-2 seen.
+INT8_TOLERANCE = 3e-2
 
 
 def choose_sample(samples: Sequence[Sample]) -> Sample:
