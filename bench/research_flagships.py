@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import torch
 import yaml
 
@@ -34,6 +33,7 @@ from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, trim_padding
 from bench.coldstart import free_port, running_server
 from models.data import load_samples
+from models.export.ort_eval import make_session
 from models.multitask import MultiTaskModel, count_parameters
 from models.research_import.importer import ImportRequest, import_research
 from models.research_import.research_config import read_research_config
@@ -71,9 +71,7 @@ def write_research_run(work: Path, role: str) -> tuple[Path, Path, MultiTaskMode
 
 
 def ort_latency_ms(bundle: Path, feeds: dict[str, np.ndarray]) -> float:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(bundle / MODEL_FILE), options, ["CPUExecutionProvider"])
+    session = make_session(bundle / MODEL_FILE, threads=1)
     session.run(None, feeds)
     times = []
     for _ in range(LATENCY_RUNS):

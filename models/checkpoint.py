@@ -127,11 +127,26 @@ def load_checkpoint(
 def load_research_checkpoint(
     path: str | Path, cfg: ModelConfig, map_location: str | torch.device = "cpu"
 ) -> MultiTaskModel:
-    """Load a research ``teacher_*.pth`` / ``student_*.pth`` (bare fp32 state_dict) into a
-    model built from `cfg` (taken from the run's results.json)."""
-    state_dict = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(state_dict, Mapping) or "state_dict" in state_dict:
-        raise ValueError(f"{path} is not a plain state_dict")
+    """Load a research ``teacher_*.pth`` / ``student_*.pth`` (bare fp32 state_dict, i.e.
+    ``torch.save(model.state_dict())``) into a model built from `cfg` (from the run's YAML or
+    results.json), in eval mode. Anything else is a ValueError saying what the file is."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint not found: {path}")
+    try:
+        state_dict = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle, zip and weights-only errors alike
+        raise ValueError(f"{path}: not a loadable torch checkpoint: {exc}") from None
+    bare = isinstance(state_dict, Mapping) and all(
+        isinstance(v, Tensor) for v in state_dict.values()
+    )
+    if not bare:
+        hint = (
+            " (a fusionserve checkpoint: use `fusionserve export`)"
+            if isinstance(state_dict, Mapping) and "model_config" in state_dict
+            else ""
+        )
+        raise ValueError(f"{path} is not a plain state_dict (name → tensor){hint}")
     model = MultiTaskModel(cfg)
     load_state_dict_compat(model, state_dict)
     model.eval()

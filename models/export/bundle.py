@@ -219,20 +219,21 @@ def checkpoint_source(checkpoint: Path) -> ModelSource:
 
 
 def prepare_job(
-    source: ModelSource, name: str, options: ExportOptions, data: DataSource | None
+    source: ModelSource,
+    name: str,
+    options: ExportOptions,
+    data: DataSource | None,
+    workdir: Path,
 ) -> _Job:
     """Fit the temperatures on `data`'s dev split when given; else ship temperature 1 and
-    judge the graph on synthetic contract inputs."""
+    judge the graph on synthetic contract inputs (their images are written to `workdir`)."""
     spec = task_set(source.task_set)
     if data is None:
         if options.int8:
             raise ExportError("int8 is shipped only when dev macro-F1 holds: it needs dev data")
         calibration = None
         probe = synthetic_probe(
-            source.tokenizer_json,
-            source.max_length,
-            source.image_size,
-            Path(tempfile.mkdtemp(prefix="fusionserve-probe-")),
+            source.tokenizer_json, source.max_length, source.image_size, workdir
         )
         temperatures = [1.0, 1.0]
     else:
@@ -262,12 +263,13 @@ def write_bundle_dir(
     out_dir = Path(out_dir)
     if options.threads:
         torch.set_num_threads(options.threads)
-    job = prepare_job(source, options.name or out_dir.name, options, data)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        manifest = write_bundle(job, staging)
+        with tempfile.TemporaryDirectory(prefix="fusionserve-probe-") as workdir:
+            job = prepare_job(source, options.name or out_dir.name, options, data, Path(workdir))
+            manifest = write_bundle(job, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -10,20 +10,17 @@ stay 1 and the manifest says "uncalibrated".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from app.contract.manifest import Manifest
 from app.contract.tasks import task_set
-from models.checkpoint import load_state_dict_compat
+from models.checkpoint import load_research_checkpoint
 from models.export.bundle import ExportOptions, ModelSource, write_bundle_dir
 from models.export.dev_data import DataSource
-from models.multitask import MultiTaskModel
-from models.research_import.research_config import ResearchRun, read_research_config
+from models.research_import.research_config import read_research_config
 from models.research_import.tokenizer_source import check_vocabulary, resolve_tokenizer
 
 # Research tokenisation: truncation + padding to 256 (spec §3.3). With the attention mask the
@@ -48,40 +45,11 @@ class ImportRequest:
     dev_limit: int | None = None
 
 
-class ResearchCheckpointError(ValueError):
-    """The `.pth` is not a bare research state_dict."""
-
-
-def load_bare_state_dict(path: Path) -> Mapping[str, Tensor]:
-    """A research checkpoint: `torch.save(model.state_dict())`, nothing around it."""
-    if not path.is_file():
-        raise ResearchCheckpointError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights-only errors alike
-        raise ResearchCheckpointError(f"{path}: not a loadable torch checkpoint: {exc}") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        hint = (
-            " (it looks like a fusionserve checkpoint: use `fusionserve export`)"
-            if isinstance(state, Mapping) and "model_config" in state
-            else ""
-        )
-        raise ResearchCheckpointError(f"{path}: expected a bare state_dict (name → tensor){hint}")
-    return state
-
-
-def build_research_model(run: ResearchRun, state: Mapping[str, Tensor]) -> MultiTaskModel:
-    """The run's architecture with the checkpoint's weights, in eval mode."""
-    model = MultiTaskModel(run.model_config)
-    load_state_dict_compat(model, state)
-    return model.eval()
-
-
 def model_source(request: ImportRequest) -> ModelSource:
     """Everything the exporter needs, resolved and checked before any export work."""
     run = read_research_config(request.config, request.role, request.task_set)
     resolved = resolve_tokenizer(run.text_backbone, request.tokenizer)
-    model = build_research_model(run, load_bare_state_dict(request.checkpoint))
+    model = load_research_checkpoint(request.checkpoint, run.model_config)
     embeddings = model.text.get_input_embeddings()
     assert isinstance(embeddings, nn.Embedding)
     check_vocabulary(resolved.tokenizer, embeddings.num_embeddings, run.text_backbone)

@@ -9,7 +9,6 @@ extra installs, checked by content hash; else a clear error naming the file to p
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from app.contract.manifest import sha256_file
 from models.tokenizer import load_tokenizer
 
 # sha256 of bert-base-uncased's vocab.txt (30,522 tokens); every model below ships it.
@@ -42,10 +42,6 @@ class TokenizerSourceError(ValueError):
 class ResolvedTokenizer:
     tokenizer: Tokenizer
     provenance: dict[str, Any]  # where it came from and the file's sha256 (manifest)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _lowercase(folder: Path, text_backbone: str) -> bool:
@@ -86,7 +82,7 @@ def _from_path(path: Path, text_backbone: str) -> ResolvedTokenizer:
             f"{path}: expected a tokenizer.json, a vocab.txt or a Hugging Face model folder"
         )
     return ResolvedTokenizer(
-        tokenizer, {"source": "--tokenizer", "file": path.name, "sha256": _sha256(path)}
+        tokenizer, {"source": "--tokenizer", "file": path.name, "sha256": sha256_file(path)}
     )
 
 
@@ -99,7 +95,7 @@ def uncased_bert_vocab() -> Path:
             "it or pass --tokenizer with the text model's vocab.txt"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / UNCASED_BERT_FILE
-    if not path.is_file() or _sha256(path) != UNCASED_BERT_VOCAB_SHA256:
+    if not path.is_file() or sha256_file(path) != UNCASED_BERT_VOCAB_SHA256:
         raise TokenizerSourceError(
             f"{path} is missing or is not the uncased BERT vocabulary (sha256 differs); "
             "pass --tokenizer with the text model's vocab.txt"
