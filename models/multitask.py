@@ -75,15 +75,27 @@ class MultiTaskModel(nn.Module):
         txt_raw = text_features(self.text, input_ids, attention_mask)
         img_proj = self.proj_vis(img_raw)
         txt_proj = self.proj_txt(txt_raw)
+        heads = self.classify(img_proj, txt_proj)
+        out = {
+            "logits_modality": heads["logits_modality"],
+            "logits_location": heads["logits_location"],
+            "img_raw": img_raw,
+            "txt_raw": txt_raw,
+            "img_proj": img_proj,
+            "txt_proj": txt_proj,
+        }
+        if MODALITY_WEIGHTS_KEY in heads:
+            out[MODALITY_WEIGHTS_KEY] = heads[MODALITY_WEIGHTS_KEY]
+        return out
+
+    def classify(self, img_proj: Tensor, txt_proj: Tensor) -> dict[str, Tensor]:
+        """Fusion → dropout → both heads from projected features: the forward pass's tail, also
+        run on its own by training's unimodal losses (models.training.unimodal)."""
         fused, weights = self.fusion.forward_with_weights(img_proj, txt_proj)
         fused = self.dropout(fused)
         out = {
             "logits_modality": self.head_modality(fused),
             "logits_location": self.head_location(fused),
-            "img_raw": img_raw,
-            "txt_raw": txt_raw,
-            "img_proj": img_proj,
-            "txt_proj": txt_proj,
         }
         if weights is not None:
             out[MODALITY_WEIGHTS_KEY] = weights

@@ -18,6 +18,8 @@ ROLES = ("teacher", "student")
 LOSS_TYPES = ("ce", "vanilla", "combined")
 SCHEDULES = ("constant", "cosine")
 CLASS_WEIGHTINGS = ("none", "balanced")
+SELECTIONS = ("best", "last")
+TEACHER_VIEWS = ("augmented", "clean")
 
 
 class ConfigError(ValueError):
@@ -60,11 +62,17 @@ class OptimConfig:
     grad_clip: float | None = None
     hflip: bool = False  # horizontal flips of training images
     crop_min_scale: float = 1.0  # random resized crops keeping ≥ this area share (1 = off)
-    # Share of training samples whose text is hidden (mask keeps only [CLS]), so the image
-    # branch must learn on its own instead of leaning on the text that fits first.
+    # Share of training samples whose text is replaced by the service's empty-text fallback,
+    # so the image branch must learn on its own instead of leaning on the text that fits first.
     text_dropout: float = 0.0
+    # Weight of each unimodal CE (image only, text only) added to every batch's loss
+    # (models.training.unimodal); 0 = off.
+    unimodal_loss: float = 0.0
     # "balanced" weights each class's CE by N / (K · n_c): models are selected on macro-F1.
     class_weighting: str = "none"
+    # Which epoch is kept: "best" dev mean macro-F1, or "last" (a fixed recipe, nothing picked
+    # on the small dev split).
+    select: str = "best"
 
     @property
     def augments_images(self) -> bool:
@@ -81,6 +89,10 @@ class DistillConfig:
     gamma: float = 0.1  # contrastive (InfoNCE) weight
     temperature: float = 4.0  # KD temperature T
     contrastive_temperature: float = 0.1
+    # "augmented": the teacher sees each step's flipped/cropped pixels (exact, a teacher
+    # forward per step); "clean": its outputs on the unaugmented training images are computed
+    # once before the first epoch (offline distillation, several times cheaper on CPU).
+    teacher_views: str = "augmented"
 
 
 @dataclass(frozen=True)
@@ -222,12 +234,17 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"'role': {cfg.role!r} is not one of {list(ROLES)}")
     if cfg.data.type not in TASK_SETS:
         raise ConfigError(f"'data.type': {cfg.data.type!r} is not one of {sorted(TASK_SETS)}")
-    if cfg.role == "student" and cfg.distill is None:
-        raise ConfigError("missing required key 'distill' (a student needs a teacher checkpoint)")
+    if cfg.tokenizer.from_teacher and cfg.distill is None:
+        raise ConfigError("'tokenizer.from_teacher': needs 'distill' (the teacher checkpoint)")
     if cfg.role == "teacher" and cfg.distill is not None:
         raise ConfigError("'distill': only a student config may have it")
     if cfg.distill is not None and cfg.distill.loss not in LOSS_TYPES:
         raise ConfigError(f"'distill.loss': {cfg.distill.loss!r} is not one of {list(LOSS_TYPES)}")
+    if cfg.distill is not None and cfg.distill.teacher_views not in TEACHER_VIEWS:
+        raise ConfigError(
+            f"'distill.teacher_views': {cfg.distill.teacher_views!r} is not one of "
+            f"{list(TEACHER_VIEWS)}"
+        )
     if cfg.optim.schedule not in SCHEDULES:
         raise ConfigError(
             f"'optim.schedule': {cfg.optim.schedule!r} is not one of {list(SCHEDULES)}"
@@ -262,6 +279,10 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"'optim.crop_min_scale': must be in (0, 1], got {cfg.optim.crop_min_scale}"
         )
+    if cfg.optim.select not in SELECTIONS:
+        raise ConfigError(f"'optim.select': {cfg.optim.select!r} is not one of {list(SELECTIONS)}")
+    if cfg.optim.unimodal_loss < 0:
+        raise ConfigError(f"'optim.unimodal_loss': must be >= 0, got {cfg.optim.unimodal_loss}")
     if not 0.0 <= cfg.optim.text_dropout < 1.0:
         raise ConfigError(f"'optim.text_dropout': must be in [0, 1), got {cfg.optim.text_dropout}")
     if cfg.tokenizer.from_teacher and cfg.role != "student":

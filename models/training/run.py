@@ -37,7 +37,8 @@ from models.training.pretrained import (
 )
 from models.training.teacher_outputs import TeacherOutputs
 from models.training.tensors import Batch
-from models.training.trainer import fit, write_metrics
+from models.training.trainer import LossFn, fit, write_metrics
+from models.training.unimodal import UnimodalLoss
 from models.training.vision_pretrain import pretrain_vision
 
 CHECKPOINT_NAME = "best.pt"
@@ -84,6 +85,17 @@ def load_teacher(distill: DistillConfig, task_set: str) -> tuple[Any, dict[str, 
             f"!= data.type {task_set!r}"
         )
     return teacher, extra
+
+
+def with_unimodal_loss(loss_fn: LossFn, unimodal: UnimodalLoss) -> LossFn:
+    """`loss_fn` plus the image-only and text-only CE terms (logged as "unimodal")."""
+
+    def combined(out: dict[str, Tensor], batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        loss, parts = loss_fn(out, batch)
+        extra = unimodal(out, batch.labels)
+        return loss + extra, {**parts, "unimodal": float(extra.detach())}
+
+    return combined
 
 
 def train_model(
@@ -153,8 +165,9 @@ def train_model(
             Tokenizer.from_str(teacher_extra["tokenizer_json"]),
             int(teacher_extra["max_text_length"]),
         )
-        t_out = TeacherOutputs(teacher, t_data.train, bs, cached=not cfg.optim.augments_images)
         d = cfg.distill
+        cached = not cfg.optim.augments_images or d.teacher_views == "clean"
+        t_out = TeacherOutputs(teacher, t_data.train, bs, cached=cached)
         weights = LossWeights(
             d.loss,
             d.alpha,
@@ -179,6 +192,19 @@ def train_model(
         def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
             loss = ce_loss(o, b.labels, class_weights)
             return loss, {"ce": float(loss.detach())}
+
+    train_loss: LossFn = loss_fn
+    if cfg.optim.unimodal_loss > 0 and data.train.empty_text is not None:
+        train_loss = with_unimodal_loss(
+            loss_fn,
+            UnimodalLoss(
+                model,
+                data.train.empty_text,
+                cfg.data.image_size,
+                cfg.optim.unimodal_loss,
+                class_weights,
+            ),
+        )
 
     labels = {t: list(data.spec.labels(t)) for t in task_names}
     training_config = {**cfg.to_dict(), "output_dir": str(out)}
@@ -228,7 +254,7 @@ def train_model(
         cfg.optim,
         bs,
         cfg.seed,
-        loss_fn,
+        train_loss,
         save_best,
         out / METRICS_NAME,
         header,

@@ -2,7 +2,8 @@
 
 Without augmentation the eval-mode teacher's outputs for a training row never change, so they
 are computed once before the student's first epoch instead of every step (the teacher forward
-dominates distillation cost on CPU). With flips they are computed per batch on the same pixels.
+dominates distillation cost on CPU). With flips or crops they are computed per batch on the same
+pixels, unless the config asks for the teacher's clean views (`distill.teacher_views: clean`).
 """
 
 from __future__ import annotations

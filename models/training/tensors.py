@@ -33,9 +33,33 @@ class SplitTensors:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor  # i64 [N,2]
+    # The empty text as the service encodes it (its fallback, "No description available"):
+    # ids and mask [1,L]. Text dropout and the image-only view feed exactly this row.
+    empty_text: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def image_only(self) -> SplitTensors:
+        """The same rows with every text replaced by the empty-text row (the evaluation's
+        image-only condition: a client that sends no text)."""
+        if self.empty_text is None:
+            raise ValueError("this split was built without its empty-text row")
+        ids, mask = self.empty_text
+        n = len(self)
+        return SplitTensors(
+            self.pixels, ids.expand(n, -1), mask.expand(n, -1), self.labels, self.empty_text
+        )
+
+    def text_only(self) -> SplitTensors:
+        """The same rows with every image black (the evaluation's text-only condition)."""
+        return SplitTensors(
+            np.zeros_like(self.pixels),
+            self.input_ids,
+            self.attention_mask,
+            self.labels,
+            self.empty_text,
+        )
 
     def batch(
         self,
@@ -103,4 +127,4 @@ def build_split(
         pixels = load_resized([s.image_path for s in samples], image_size, cache_dir)
     ids, mask = encode_texts(encoder, [s.text for s in samples])
     labels = torch.tensor([list(s.labels) for s in samples], dtype=torch.int64)
-    return SplitTensors(pixels, ids, mask, labels)
+    return SplitTensors(pixels, ids, mask, labels, encode_texts(encoder, [""]))

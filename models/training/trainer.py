@@ -22,6 +22,7 @@ from models.training.config import OptimConfig
 from models.training.evaluate import evaluate
 from models.training.schedule import build_schedule
 from models.training.tensors import Batch, SplitTensors
+from models.training.unimodal import hide_text
 
 LossFn = Callable[[dict[str, Tensor], Batch], tuple[Tensor, dict[str, float]]]
 SaveFn = Callable[[dict[str, Any]], None]
@@ -76,8 +77,10 @@ def fit(
             leave=False,
         )
         for batch in bar:
-            mask = hide_text(batch.attention_mask, optim.text_dropout, generator)
-            out = model(batch.pixel_values, batch.input_ids, mask)
+            ids, mask = batch.input_ids, batch.attention_mask
+            if train.empty_text is not None:
+                ids, mask = hide_text(ids, mask, optim.text_dropout, generator, train.empty_text)
+            out = model(batch.pixel_values, ids, mask)
             loss, parts = loss_fn(out, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: non-finite loss {float(loss)} ({parts})")
@@ -94,10 +97,11 @@ def fit(
             "epoch": epoch,
             "train": train_means,
             "dev": dev_metrics,
+            **ablations(model, dev, task_names, batch_size),
             "elapsed_s": round(time.perf_counter() - start, 1),
         }
         result.history.append(record)
-        if score > result.best_score:
+        if select_epoch(optim.select, score, result.best_score, epoch, optim.epochs):
             result.best_score, result.best_epoch = score, epoch
             save_best(record)
         result.wall_s = time.perf_counter() - start
@@ -109,6 +113,12 @@ def fit(
                 for t in task_names
             )
             + f" mean {score:.4f}"
+            + "".join(
+                f" | {view} "
+                + " ".join(f"{t} {record[view][t]['macro_f1']:.3f}" for t in task_names)
+                for view in ("dev_image_only", "dev_text_only")
+                if view in record
+            )
             + (" *best*" if result.best_epoch == epoch else ""),
             flush=True,
         )
@@ -131,14 +141,22 @@ def step(
     scheduler.step()
 
 
-def hide_text(mask: Tensor, share: float, generator: torch.Generator) -> Tensor:
-    """Attention mask with every token but [CLS] hidden for a random `share` of the rows."""
-    if share <= 0:
-        return mask
-    hidden = torch.rand(mask.shape[0], generator=generator) < share
-    out = mask.clone()
-    out[hidden, 1:] = 0
-    return out
+def select_epoch(select: str, score: float, best: float, epoch: int, epochs: int) -> bool:
+    """Whether this epoch's weights become the checkpoint: the best dev score so far
+    ("best"), or the final epoch whatever its score ("last": a recipe, not a dev-picked epoch)."""
+    return epoch == epochs if select == "last" else score > best
+
+
+def ablations(
+    model: nn.Module, dev: SplitTensors, task_names: tuple[str, str], batch_size: int
+) -> dict[str, Any]:
+    """Dev metrics with the text left out and with a black image (evaluate's conditions)."""
+    if dev.empty_text is None:
+        return {}
+    return {
+        "dev_image_only": evaluate(model, dev.image_only(), task_names, batch_size),
+        "dev_text_only": evaluate(model, dev.text_only(), task_names, batch_size),
+    }
 
 
 def summary(result: FitResult) -> dict[str, Any]:

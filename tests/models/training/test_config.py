@@ -41,6 +41,8 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("optim.schedule", "step", r"'optim\.schedule': 'step' is not one of"),
         ("optim.warmup_ratio", 1.5, r"'optim\.warmup_ratio'"),
         ("optim.text_dropout", 1.0, r"'optim\.text_dropout'"),
+        ("optim.unimodal_loss", -0.1, r"'optim\.unimodal_loss': must be >= 0"),
+        ("optim.select", "middle", r"'optim\.select': 'middle' is not one of"),
         ("optim.class_weighting", "inverse", r"'optim\.class_weighting': 'inverse' is not one"),
         ("optim.momentum", 0.9, r"unknown key 'optim\.momentum'"),
         ("data.type", "xray", r"'data\.type': 'xray' is not one of"),
@@ -68,12 +70,20 @@ def test_missing_required_keys_are_named() -> None:
         TrainConfig.from_dict(raw)
 
 
-def test_student_needs_distill_and_a_known_loss() -> None:
-    with pytest.raises(ConfigError, match="missing required key 'distill'"):
-        TrainConfig.from_dict(_with("role", "student"))
+def test_student_distill_is_optional_but_needed_for_the_teacher_tokenizer() -> None:
+    raw = {**BASE, "role": "student"}
+    assert TrainConfig.from_dict(raw).distill is None  # a student trained on labels only
+    with pytest.raises(ConfigError, match=r"'tokenizer\.from_teacher': needs 'distill'"):
+        TrainConfig.from_dict({**raw, "tokenizer": {"from_teacher": True}})
+
+
+def test_student_distill_needs_a_known_loss_and_teacher_view() -> None:
     raw = _with("role", "student")
     raw["distill"] = {"teacher_checkpoint": "t.pt", "loss": "crd"}
     with pytest.raises(ConfigError, match=r"'distill\.loss': 'crd' is not one of"):
+        TrainConfig.from_dict(raw)
+    raw["distill"] = {"teacher_checkpoint": "t.pt", "teacher_views": "cropped"}
+    with pytest.raises(ConfigError, match=r"'distill\.teacher_views': 'cropped' is not one of"):
         TrainConfig.from_dict(raw)
     raw["distill"] = {"teacher_checkpoint": "t.pt", "alpha": "0.5"}
     assert TrainConfig.from_dict(raw).distill.alpha == 0.5  # type: ignore[union-attr]

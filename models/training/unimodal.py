@@ -1,0 +1,81 @@
+"""Unimodal training views: what the model sees when a client leaves one input out.
+
+A fused model leans on whichever input fits first (MedPix captions name the modality), so its
+image branch stays weak and an image sent without text gets a confident wrong answer. Two
+remedies, both in the exact form the service builds the missing input:
+
+- `hide_text` (text dropout): a share of rows get the empty-text row — the service's fallback
+  "No description available" as the bundle's tokenizer encodes it — instead of their text.
+- `UnimodalLoss`: every batch is also classified image-only (its image + the empty-text row)
+  and text-only (a black image + its text) through the same fusion and heads, and those CE
+  losses are added with weight `optim.unimodal_loss` each. The black image's features come
+  from the vision branch in eval mode (batch-norm running statistics, as served), without
+  gradients: it teaches fusion and heads what "no image" looks like, not the backbone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from models.backbones import text_features, vision_features
+from models.data.images import normalise
+from models.multitask import MultiTaskModel
+from models.training.losses import ClassWeights, ce_loss
+
+
+def hide_text(
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    share: float,
+    generator: torch.Generator,
+    empty_text: tuple[Tensor, Tensor],
+) -> tuple[Tensor, Tensor]:
+    """(ids, mask) with a random `share` of the rows replaced by the empty-text row."""
+    if share <= 0:
+        return input_ids, attention_mask
+    hidden = torch.rand(input_ids.shape[0], generator=generator) < share
+    ids, mask = input_ids.clone(), attention_mask.clone()
+    ids[hidden] = empty_text[0][0, : ids.shape[1]]
+    mask[hidden] = empty_text[1][0, : mask.shape[1]]
+    return ids, mask
+
+
+class UnimodalLoss:
+    """weight · (CE(image only) + CE(text only)) for one batch's forward outputs."""
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        empty_text: tuple[Tensor, Tensor],
+        image_size: int,
+        weight: float,
+        class_weights: ClassWeights = None,
+    ) -> None:
+        self.model = model
+        self.empty_text = empty_text
+        self.black = torch.from_numpy(normalise(np.zeros((1, image_size, image_size, 3), np.uint8)))
+        self.weight = weight
+        self.class_weights = class_weights
+
+    def black_image_features(self) -> Tensor:
+        """proj_vis of the black image's features, backbone in eval mode (as served)."""
+        vision = self.model.vision
+        was_training = vision.training
+        vision.eval()
+        with torch.no_grad():
+            raw = vision_features(vision, self.black)
+        vision.train(was_training)
+        return self.model.proj_vis(raw)
+
+    def __call__(self, out: dict[str, Tensor], labels: tuple[Tensor, Tensor]) -> Tensor:
+        n = out["img_proj"].shape[0]
+        ids, mask = self.empty_text
+        empty_txt = self.model.proj_txt(text_features(self.model.text, ids, mask))
+        image_only = self.model.classify(out["img_proj"], empty_txt.expand(n, -1))
+        text_only = self.model.classify(self.black_image_features().expand(n, -1), out["txt_proj"])
+        return self.weight * (
+            ce_loss(image_only, labels, self.class_weights)
+            + ce_loss(text_only, labels, self.class_weights)
+        )
