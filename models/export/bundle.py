@@ -215,6 +215,7 @@ def checkpoint_source(checkpoint: Path) -> ModelSource:
         training_config=training_config,
         provenance={"source": "trained", "training": training_config.get("provenance")},
         checkpoint_metrics=extra.get("metrics"),
+        image_size=int((training_config.get("data") or {}).get("image_size") or 224),
     )
 
 

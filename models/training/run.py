@@ -22,12 +22,14 @@ from models.multitask import MultiTaskModel, count_parameters
 from models.training.config import ConfigError, DistillConfig, TrainConfig
 from models.training.evaluate import evaluate
 from models.training.losses import (
+    ClassWeights,
     FeatureProjector,
     LossWeights,
     balanced_class_weights,
     ce_loss,
     distill_loss,
 )
+from models.training.metrics import split_metrics
 from models.training.prepare import PreparedData, encode_like, prepare_data
 from models.training.pretrained import (
     freeze,
@@ -35,6 +37,7 @@ from models.training.pretrained import (
     resolve_path,
     seed_word_embeddings,
 )
+from models.training.teacher_bundle import BundleTeacher, CachedTeacherLogits, is_bundle
 from models.training.teacher_outputs import TeacherOutputs
 from models.training.tensors import Batch
 from models.training.trainer import LossFn, fit, write_metrics
@@ -87,6 +90,43 @@ def load_teacher(distill: DistillConfig, task_set: str) -> tuple[Any, dict[str, 
     return teacher, extra
 
 
+def load_bundle_teacher(cfg: TrainConfig) -> BundleTeacher:
+    """The exported teacher bundle named by distill.teacher_checkpoint (logit KD only)."""
+    assert cfg.distill is not None
+    if cfg.distill.loss == "combined":
+        raise ConfigError(
+            "'distill.loss': 'combined' needs the teacher's features, which a bundle does not "
+            "expose; use 'vanilla' with a bundle, or point at a training checkpoint"
+        )
+    try:
+        d = cfg.distill
+        return BundleTeacher.load(d.teacher_checkpoint, cfg.data.type, cfg.data.image_size)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def bundle_distillation(
+    cfg: TrainConfig, data: PreparedData, teacher: BundleTeacher, class_weights: ClassWeights
+) -> tuple[LossFn, dict[str, object]]:
+    """Loss with KD toward the bundle's logits (computed once, clean images), and the
+    bundle's dev metrics."""
+    assert cfg.distill is not None
+    d = cfg.distill
+    t_data = encode_like(data, teacher.tokenizer, teacher.max_length)
+    bs = cfg.data.batch_size
+    cached = CachedTeacherLogits(teacher.logits(teacher.probabilities(t_data.train, bs)))
+    dev_probs = teacher.probabilities(t_data.dev, bs)
+    truth = [t_data.dev.labels[:, 0].numpy(), t_data.dev.labels[:, 1].numpy()]
+    teacher_dev = split_metrics(data.spec.task_names, truth, dev_probs)
+    weights = LossWeights(d.loss, d.alpha, temperature=d.temperature, class_weights=class_weights)
+
+    def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
+        t = cached.for_batch(b) if weights.kind != "ce" else None
+        return distill_loss(weights, o, t, b.labels, None)
+
+    return loss_fn, teacher_dev
+
+
 def with_unimodal_loss(loss_fn: LossFn, unimodal: UnimodalLoss) -> LossFn:
     """`loss_fn` plus the image-only and text-only CE terms (logged as "unimodal")."""
 
@@ -114,13 +154,17 @@ def train_model(
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
 
-    teacher = teacher_extra = None
-    if cfg.distill is not None:
+    teacher = teacher_extra = bundle_teacher = None
+    if cfg.distill is not None and is_bundle(cfg.distill.teacher_checkpoint):
+        bundle_teacher = load_bundle_teacher(cfg)
+    elif cfg.distill is not None:
         teacher, teacher_extra = load_teacher(cfg.distill, cfg.data.type)
     tokenizer = max_length = None
     if cfg.tokenizer.from_teacher and teacher_extra is not None:
         tokenizer = Tokenizer.from_str(teacher_extra["tokenizer_json"])
         max_length = int(teacher_extra["max_text_length"])
+    if cfg.tokenizer.from_teacher and bundle_teacher is not None:
+        tokenizer, max_length = bundle_teacher.tokenizer, bundle_teacher.max_length
     data = prepare_data(cfg, limit, tokenizer, max_length)
     mcfg = model_config(cfg, data)
     seed_everything(cfg.seed)  # same init whatever data preparation consumed
@@ -183,20 +227,25 @@ def train_model(
             )
         teacher_dev = evaluate(teacher, t_data.dev, task_names, bs)
 
-        def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
+        def checkpoint_loss(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
             t = t_out.for_batch(b) if weights.kind != "ce" else None
             return distill_loss(weights, o, t, b.labels, projector)
+
+        train_loss: LossFn = checkpoint_loss
+    elif bundle_teacher is not None and cfg.distill is not None:
+        train_loss, teacher_dev = bundle_distillation(cfg, data, bundle_teacher, class_weights)
     else:
         teacher_dev = None
 
-        def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
+        def label_loss(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
             loss = ce_loss(o, b.labels, class_weights)
             return loss, {"ce": float(loss.detach())}
 
-    train_loss: LossFn = loss_fn
+        train_loss = label_loss
+
     if cfg.optim.unimodal_loss > 0 and data.train.empty_text is not None:
         train_loss = with_unimodal_loss(
-            loss_fn,
+            train_loss,
             UnimodalLoss(
                 model,
                 data.train.empty_text,

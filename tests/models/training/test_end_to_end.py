@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from fusionserve.cli import main as cli_main
 from models.checkpoint import load_checkpoint
-from models.training.config import TrainConfig
+from models.training.config import ConfigError, TrainConfig
 from models.training.run import CHECKPOINT_NAME, METRICS_NAME, train_model
 
 LIMIT = 16
@@ -198,3 +199,54 @@ def test_latency_tool_reports_each_checkpoint(teacher_dir, capsys) -> None:
     model, _, _ = load_checkpoint(ckpt)
     assert row["parameters"] == sum(p.numel() for p in model.parameters())
     assert set(row["ms_per_sample"]) == {"1", "2"} and min(row["ms_per_sample"].values()) > 0
+
+
+@pytest.fixture(scope="module")
+def teacher_bundle(teacher_dir: Path, medpix_root: Path) -> Path:
+    """The tiny teacher exported as a bundle (calibrated on dev), as a team would keep it."""
+    out = teacher_dir.parent / "teacher-bundle"
+    argv = ["export", "--checkpoint", str(teacher_dir / CHECKPOINT_NAME), "--out", str(out)]
+    assert cli_main([*argv, "--data-root", str(medpix_root), "--dev-limit", "32"]) == 0
+    return out
+
+
+def test_bundle_teacher_logits_reproduce_its_probabilities(teacher_bundle, medpix_root) -> None:
+    from models.training.prepare import encode_like, prepare_data
+    from models.training.teacher_bundle import BundleTeacher
+
+    teacher = BundleTeacher.load(teacher_bundle, "medpix", 32)
+    cfg = TrainConfig.from_dict(_raw("teacher", medpix_root, teacher_bundle.parent))
+    data = encode_like(prepare_data(cfg, LIMIT), teacher.tokenizer, teacher.max_length)
+    probs = teacher.probabilities(data.train, 5)
+    logits = teacher.logits(probs)
+    for (key, z), task, p in zip(logits.items(), teacher.manifest.tasks, probs, strict=True):
+        assert z.shape == (LIMIT, len(task.labels)), key
+        again = torch.softmax(z / task.temperature, dim=-1).numpy()
+        np.testing.assert_allclose(again, p, atol=1e-6)
+    with pytest.raises(ValueError, match=r"bundle task set 'medpix' != data\.type 'wound'"):
+        BundleTeacher.load(teacher_bundle, "wound", 32)
+    with pytest.raises(ValueError, match="reads 32 px images"):
+        BundleTeacher.load(teacher_bundle, "medpix", 64)
+
+
+def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
+    medpix_root, teacher_bundle, tmp_path
+) -> None:
+    raw = _raw(
+        "student",
+        medpix_root,
+        tmp_path,
+        distill={"teacher_checkpoint": str(teacher_bundle), "loss": "vanilla", "alpha": 0.5},
+        tokenizer={"from_teacher": True},
+    )
+    raw["optim"].update({"epochs": 2, "unimodal_loss": 0.5, "text_dropout": 0.3, "select": "last"})
+    out = train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
+    assert set(out["epochs"][0]["train"]) == {"loss", "ce", "kl", "unimodal"}
+    assert out["best_epoch"] == 2  # "last": the recipe's final epoch, whatever dev says
+    assert set(out["epochs"][0]) >= {"dev_image_only", "dev_text_only"}
+    assert out["teacher_dev"]["modality"]["accuracy"] >= 0.0
+    _, _, extra = load_checkpoint(Path(out["checkpoint"]))
+    assert extra["tokenizer_json"] == (teacher_bundle / "tokenizer.json").read_text()
+    raw["distill"]["loss"] = "combined"
+    with pytest.raises(ConfigError, match="'combined' needs the teacher's features"):
+        train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
