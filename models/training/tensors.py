@@ -76,11 +76,15 @@ class SplitTensors:
             pixels = pixels.copy()
             chosen = flip.numpy()
             pixels[chosen] = pixels[chosen][:, :, ::-1, :]
+        mask = self.attention_mask[rows]
+        # Cut the padding every row of this batch has: attention ignores it anyway, and
+        # captions are far shorter than max_length (the served graph does the same).
+        length = max(int(mask.sum(dim=1).max()), 2) if len(rows) else mask.shape[1]
         return Batch(
             index=rows,
             pixel_values=torch.from_numpy(normalise(pixels)),
-            input_ids=self.input_ids[rows],
-            attention_mask=self.attention_mask[rows],
+            input_ids=self.input_ids[rows, :length],
+            attention_mask=mask[:, :length],
             labels=(self.labels[rows, 0], self.labels[rows, 1]),
         )
 
