@@ -75,16 +75,30 @@ def prepare_data(
     )
 
 
-def encode_like(data: PreparedData, tokenizer: Tokenizer, max_length: int) -> PreparedData:
-    """The same samples and images, re-tokenised (the teacher's inputs during distillation)."""
+def encode_like(
+    data: PreparedData,
+    tokenizer: Tokenizer,
+    max_length: int,
+    image_size: int | None = None,
+    cache_dir: str | None = None,
+) -> PreparedData:
+    """The same samples re-tokenised (the teacher's inputs during distillation); the same
+    images, or the same files resized to `image_size` when the teacher reads another size."""
     encoder = TextEncoder(Tokenizer.from_str(tokenizer.to_str()), max_length)
+    same_size = image_size is None or image_size == data.train.pixels.shape[1]
+
+    def split(samples: list[Sample], tensors: SplitTensors) -> SplitTensors:
+        if same_size:
+            return build_split(samples, encoder, pixels=tensors.pixels)
+        return build_split(samples, encoder, int(image_size or 0), cache_dir)
+
     return PreparedData(
         spec=data.spec,
         train_samples=data.train_samples,
         dev_samples=data.dev_samples,
         tokenizer=tokenizer,
         max_length=max_length,
-        train=build_split(data.train_samples, encoder, pixels=data.train.pixels),
-        dev=build_split(data.dev_samples, encoder, pixels=data.dev.pixels),
+        train=split(data.train_samples, data.train),
+        dev=split(data.dev_samples, data.dev),
         token_lengths=data.token_lengths,
     )

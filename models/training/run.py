@@ -99,8 +99,7 @@ def load_bundle_teacher(cfg: TrainConfig) -> BundleTeacher:
             "expose; use 'vanilla' with a bundle, or point at a training checkpoint"
         )
     try:
-        d = cfg.distill
-        return BundleTeacher.load(d.teacher_checkpoint, cfg.data.type, cfg.data.image_size)
+        return BundleTeacher.load(cfg.distill.teacher_checkpoint, cfg.data.type)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -112,7 +111,9 @@ def bundle_distillation(
     bundle's dev metrics."""
     assert cfg.distill is not None
     d = cfg.distill
-    t_data = encode_like(data, teacher.tokenizer, teacher.max_length)
+    t_data = encode_like(
+        data, teacher.tokenizer, teacher.max_length, teacher.image_size, cfg.data.cache_dir
+    )
     bs = cfg.data.batch_size
     cached = CachedTeacherLogits(teacher.logits(teacher.probabilities(t_data.train, bs)))
     dev_probs = teacher.probabilities(t_data.dev, bs)

@@ -39,7 +39,7 @@ class BundleTeacher:
     tokenizer: Tokenizer
 
     @classmethod
-    def load(cls, directory: str | Path, task_set: str, image_size: int) -> BundleTeacher:
+    def load(cls, directory: str | Path, task_set: str) -> BundleTeacher:
         root = Path(directory)
         manifest = Manifest.load(root)
         if manifest.task_set != task_set:
@@ -47,13 +47,11 @@ class BundleTeacher:
                 f"'distill.teacher_checkpoint': bundle task set {manifest.task_set!r} "
                 f"!= data.type {task_set!r}"
             )
-        size = manifest.preprocessing.image_size
-        if size != image_size:
-            raise ValueError(
-                f"'distill.teacher_checkpoint': the bundle reads {size} px images, "
-                f"the training data is cached at {image_size} px"
-            )
         return cls(root, manifest, Tokenizer.from_file(str(root / "tokenizer.json")))
+
+    @property
+    def image_size(self) -> int:
+        return self.manifest.preprocessing.image_size
 
     @property
     def max_length(self) -> int:
