@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from app.contract.image import ImageDecodeError, ImageLimits, decode_image, image_to_array
+from app.contract.image import ImageDecodeError, ImageLimits, preprocess_image
 from app.contract.manifest import Manifest
 from app.contract.text import TextEncoder
 from app.errors import QueueFull
@@ -57,18 +57,17 @@ class InputSpec:
 def prepare(image: bytes, text: str, spec: InputSpec) -> PreparedInputs:
     """Raw bytes + text → graph inputs; raises ImageDecodeError with a stable code."""
     try:
-        img = decode_image(image, spec.limits)
+        prepared = preprocess_image(image, spec.image_size, spec.mean, spec.std, spec.limits)
     except ImageDecodeError:
         raise
     except Exception:  # a malformed file can trip a decoder bug (struct.error, IndexError, ...)
         raise ImageDecodeError("invalid_image", "the image could not be decoded") from None
-    pixels = image_to_array(img, spec.image_size, spec.mean, spec.std)
     encoded = spec.encoder.encode([text])
     return PreparedInputs(
-        pixel_values=pixels,
+        pixel_values=prepared.pixels,
         input_ids=encoded.input_ids[0],
         attention_mask=encoded.attention_mask[0],
-        image_pixels=img.width * img.height,
+        image_pixels=prepared.source_pixels,
         text_tokens=encoded.token_counts[0],
         text_truncated=encoded.truncated[0],
     )

@@ -26,6 +26,7 @@ from app.contract.manifest import (
     Manifest,
     checksum_mismatches,
 )
+from app.contract.self_test import SELF_TEST_LIMITS
 from app.contract.tasks import TASK_SETS
 from app.contract.text import TextEncoder
 from app.errors import InvalidRequest, ModelNotReady, UnknownModel, UnknownRole
@@ -192,7 +193,7 @@ class ModelRegistry:
         """Run the bundle's self-test sample (or a blank one) at batch 1 and WARMUP_BATCH."""
         manifest, onnx, spec = served.manifest, served.onnx, served.inputs
         assert manifest is not None and onnx is not None and spec is not None
-        relaxed = dataclasses.replace(spec, limits=ImageLimits(max_pixels=10**9, min_side=1))
+        relaxed = dataclasses.replace(spec, limits=SELF_TEST_LIMITS)
         sample = manifest.self_test
         if sample is not None:
             image = (served.bundle_dir / sample.image).read_bytes()

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.contract.graph import INPUT_NAMES
-from app.contract.image import ImageDecodeError, decode_image, image_to_array
+from app.contract.image import ImageDecodeError
 from app.contract.manifest import (
     INT8_MODEL_FILE,
     MANIFEST_FILE,
@@ -31,7 +31,7 @@ from app.contract.manifest import (
     Manifest,
     checksum_mismatches,
 )
-from app.contract.text import TextEncoder
+from app.contract.self_test import self_test_inputs
 
 DEFAULT_INT8_TOLERANCE = 2e-3  # int8 graph vs its own recorded self-test output
 # Dynamic int8 runs different integer kernels per CPU (AVX2 u8s8 vs AVX-512 VNNI): the committed
@@ -148,12 +148,10 @@ def _check_files(bundle: Path, manifest: Manifest, report: VerifyReport) -> bool
 
 def _self_test_inputs(bundle: Path, manifest: Manifest) -> dict[str, np.ndarray]:
     assert manifest.self_test is not None
-    pre = manifest.preprocessing
-    image = decode_image((bundle / manifest.self_test.image).read_bytes())
-    pixels = image_to_array(image, pre.image_size, pre.mean, pre.std)[None]
-    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, pre.max_text_length, pre.empty_text)
-    encoded = encoder.encode([manifest.self_test.text])
-    return dict(zip(INPUT_NAMES, (pixels, encoded.input_ids, encoded.attention_mask), strict=True))
+    image = (bundle / manifest.self_test.image).read_bytes()
+    return self_test_inputs(
+        image, manifest.self_test.text, bundle / TOKENIZER_FILE, manifest.preprocessing
+    )
 
 
 def _expected_outputs(manifest: Manifest) -> dict[str, int]:

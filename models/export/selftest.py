@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.contract.image import decode_image, image_to_array
+from app.contract.graph import INPUT_NAMES
 from app.contract.manifest import Preprocessing, SelfTest
-from app.contract.text import TextEncoder
+from app.contract.self_test import self_test_inputs
 from models.data import Sample
 from models.export.onnx_export import CalibratedProbabilities
 from models.export.ort_eval import max_abs_diff, run_session, run_torch
@@ -31,18 +31,6 @@ INT8_TOLERANCE = 3e-2
 def choose_sample(samples: Sequence[Sample]) -> Sample:
     """The dev sample with the smallest image file (keeps the bundle small), ties by path."""
     return min(samples, key=lambda s: (s.image_path.stat().st_size, str(s.image_path)))
-
-
-def contract_inputs(
-    image_path: Path, text: str, tokenizer_path: Path, pre: Preprocessing
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batch-of-one inputs exactly as the service computes them."""
-    image = decode_image(image_path.read_bytes())
-    pixels = image_to_array(image, pre.image_size, pre.mean, pre.std)[None]
-    encoded = TextEncoder.from_file(tokenizer_path, pre.max_text_length, pre.empty_text).encode(
-        [text]
-    )
-    return pixels, encoded.input_ids, encoded.attention_mask
 
 
 def _first_row(outputs: dict[str, np.ndarray]) -> dict[str, list[float]]:
@@ -63,9 +51,11 @@ def build_self_test(
     sample's true labels when it has any; synthetic probes have none)."""
     image_name = f"{SELF_TEST_STEM}{sample.image_path.suffix.lower()}"
     shutil.copyfile(sample.image_path, bundle_dir / image_name)
-    inputs = contract_inputs(bundle_dir / image_name, sample.text, tokenizer_path, pre)
-    expected = run_torch(wrapper, *inputs)
-    got = run_session(fp32, *inputs)
+    image = (bundle_dir / image_name).read_bytes()
+    feeds = self_test_inputs(image, sample.text, tokenizer_path, pre)
+    pixels, ids, mask = (feeds[name] for name in INPUT_NAMES)
+    expected = run_torch(wrapper, pixels, ids, mask)
+    got = run_session(fp32, pixels, ids, mask)
     diff = max_abs_diff(got, expected)
     if diff > FP32_TOLERANCE:
         raise RuntimeError(
@@ -75,7 +65,7 @@ def build_self_test(
     if labels is not None:
         extra["labels"] = labels
     if int8 is not None:
-        extra["expected_int8"] = _first_row(run_session(int8, *inputs))
+        extra["expected_int8"] = _first_row(run_session(int8, pixels, ids, mask))
         extra["tolerance_int8"] = INT8_TOLERANCE
     return SelfTest(
         image=image_name,

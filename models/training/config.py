@@ -65,9 +65,10 @@ class OptimConfig:
     # Share of training samples whose text is replaced by the service's empty-text fallback,
     # so the image branch must learn on its own instead of leaning on the text that fits first.
     text_dropout: float = 0.0
-    # Weight of each unimodal CE (image only, text only) added to every batch's loss
-    # (models.training.unimodal); 0 = off.
-    unimodal_loss: float = 0.0
+    # Weights of the unimodal CE terms added to every batch's loss (models.training.unimodal):
+    # image only (the empty-text row) and text only (a black image); 0 = off.
+    image_only_loss: float = 0.0
+    text_only_loss: float = 0.0
     # "balanced" weights each class's CE by N / (K · n_c): models are selected on macro-F1.
     class_weighting: str = "none"
     # Which epoch is kept: "best" dev mean macro-F1, or "last" (a fixed recipe, nothing picked
@@ -281,8 +282,9 @@ def _check(cfg: TrainConfig) -> None:
         )
     if cfg.optim.select not in SELECTIONS:
         raise ConfigError(f"'optim.select': {cfg.optim.select!r} is not one of {list(SELECTIONS)}")
-    if cfg.optim.unimodal_loss < 0:
-        raise ConfigError(f"'optim.unimodal_loss': must be >= 0, got {cfg.optim.unimodal_loss}")
+    for key in ("image_only_loss", "text_only_loss"):
+        if getattr(cfg.optim, key) < 0:
+            raise ConfigError(f"'optim.{key}': must be >= 0, got {getattr(cfg.optim, key)}")
     if not 0.0 <= cfg.optim.text_dropout < 1.0:
         raise ConfigError(f"'optim.text_dropout': must be in [0, 1), got {cfg.optim.text_dropout}")
     if cfg.tokenizer.from_teacher and cfg.role != "student":

@@ -244,14 +244,15 @@ def train_model(
 
         train_loss = label_loss
 
-    if cfg.optim.unimodal_loss > 0 and data.train.empty_text is not None:
+    unimodal_weights = (cfg.optim.image_only_loss, cfg.optim.text_only_loss)
+    if any(w > 0 for w in unimodal_weights) and data.train.empty_text is not None:
         train_loss = with_unimodal_loss(
             train_loss,
             UnimodalLoss(
                 model,
                 data.train.empty_text,
                 cfg.data.image_size,
-                cfg.optim.unimodal_loss,
+                unimodal_weights,
                 class_weights,
             ),
         )

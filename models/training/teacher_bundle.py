@@ -19,6 +19,7 @@ from torch import Tensor
 
 from app.contract.graph import prob_output
 from app.contract.manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from models.data.images import normalise
 from models.export.ort_eval import make_session, run_session
 from models.training.losses import LOGIT_KEYS
 from models.training.tensors import Batch, SplitTensors
@@ -59,15 +60,16 @@ class BundleTeacher:
 
     def probabilities(self, split: SplitTensors, batch_size: int) -> list[np.ndarray]:
         """Per task, the graph's calibrated probabilities for every row (split order); `split`
-        carries the teacher's own token ids."""
+        carries the teacher's own token ids, fed at full length (fixed-length bundles need it)."""
         session = make_session(self.directory / MODEL_FILE)
         parts: list[list[np.ndarray]] = [[] for _ in self.manifest.tasks]
-        for batch in split.batches(batch_size):
+        for start in range(0, len(split), batch_size):
+            rows = slice(start, start + batch_size)
             out = run_session(
                 session,
-                batch.pixel_values.numpy(),
-                batch.input_ids.numpy(),
-                batch.attention_mask.numpy(),
+                normalise(split.pixels[rows]),
+                split.input_ids[rows].numpy(),
+                split.attention_mask[rows].numpy(),
                 batch_size,
             )
             for i, task in enumerate(self.manifest.tasks):

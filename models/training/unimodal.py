@@ -8,9 +8,10 @@ remedies, both in the exact form the service builds the missing input:
   "No description available" as the bundle's tokenizer encodes it — instead of their text.
 - `UnimodalLoss`: every batch is also classified image-only (its image + the empty-text row)
   and text-only (a black image + its text) through the same fusion and heads, and those CE
-  losses are added with weight `optim.unimodal_loss` each. The black image's features come
-  from the vision branch in eval mode (batch-norm running statistics, as served), without
-  gradients: it teaches fusion and heads what "no image" looks like, not the backbone.
+  losses are added with weights `optim.image_only_loss` and `optim.text_only_loss`. The
+  black image's features come from the vision branch in eval mode (batch-norm running
+  statistics, as served), without gradients: it teaches fusion and heads what "no image"
+  looks like, not the backbone.
 """
 
 from __future__ import annotations
@@ -43,20 +44,20 @@ def hide_text(
 
 
 class UnimodalLoss:
-    """weight · (CE(image only) + CE(text only)) for one batch's forward outputs."""
+    """w_image · CE(image only) + w_text · CE(text only) for one batch's forward outputs."""
 
     def __init__(
         self,
         model: MultiTaskModel,
         empty_text: tuple[Tensor, Tensor],
         image_size: int,
-        weight: float,
+        weights: tuple[float, float],
         class_weights: ClassWeights = None,
     ) -> None:
         self.model = model
         self.empty_text = empty_text
         self.black = torch.from_numpy(normalise(np.zeros((1, image_size, image_size, 3), np.uint8)))
-        self.weight = weight
+        self.image_weight, self.text_weight = weights
         self.class_weights = class_weights
 
     def black_image_features(self) -> Tensor:
@@ -71,11 +72,14 @@ class UnimodalLoss:
 
     def __call__(self, out: dict[str, Tensor], labels: tuple[Tensor, Tensor]) -> Tensor:
         n = out["img_proj"].shape[0]
-        ids, mask = self.empty_text
-        empty_txt = self.model.proj_txt(text_features(self.model.text, ids, mask))
-        image_only = self.model.classify(out["img_proj"], empty_txt.expand(n, -1))
-        text_only = self.model.classify(self.black_image_features().expand(n, -1), out["txt_proj"])
-        return self.weight * (
-            ce_loss(image_only, labels, self.class_weights)
-            + ce_loss(text_only, labels, self.class_weights)
-        )
+        total = torch.zeros(())
+        if self.image_weight > 0:
+            ids, mask = self.empty_text
+            empty_txt = self.model.proj_txt(text_features(self.model.text, ids, mask))
+            image_only = self.model.classify(out["img_proj"], empty_txt.expand(n, -1))
+            total = total + self.image_weight * ce_loss(image_only, labels, self.class_weights)
+        if self.text_weight > 0:
+            black = self.black_image_features().expand(n, -1)
+            text_only = self.model.classify(black, out["txt_proj"])
+            total = total + self.text_weight * ce_loss(text_only, labels, self.class_weights)
+        return total

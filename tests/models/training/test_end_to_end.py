@@ -245,7 +245,15 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
         distill={"teacher_checkpoint": str(teacher_bundle), "loss": "vanilla", "alpha": 0.5},
         tokenizer={"from_teacher": True},
     )
-    raw["optim"].update({"epochs": 2, "unimodal_loss": 0.5, "text_dropout": 0.3, "select": "last"})
+    raw["optim"].update(
+        {
+            "epochs": 2,
+            "image_only_loss": 0.5,
+            "text_only_loss": 0.5,
+            "text_dropout": 0.3,
+            "select": "last",
+        }
+    )
     out = train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
     assert set(out["epochs"][0]["train"]) == {"loss", "ce", "kl", "unimodal"}
     assert out["best_epoch"] == 2  # "last": the recipe's final epoch, whatever dev says

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from models.multitask import MultiTaskModel
 from models.training.losses import LOGIT_KEYS
-from models.training.tensors import SplitTensors
+from models.training.tensors import Batch, SplitTensors
 from models.training.unimodal import UnimodalLoss
 from tests.models.tiny_configs import tiny_config
 
@@ -57,19 +57,27 @@ def test_unimodal_loss_equals_ce_of_the_two_served_ablations() -> None:
     split = _split()
     batch = next(split.batches(5))
     labels = batch.labels
-    loss_fn = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), image_size=32, weight=0.5)
+    loss_fn = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), image_size=32, weights=(0.5, 0.25))
     with torch.no_grad():
         out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
         got = loss_fn(out, labels)
         image_only = next(split.image_only().batches(5))
         text_only = next(split.text_only().batches(5))
         expected = torch.zeros(())
-        for view in (image_only, text_only):
-            o = model(view.pixel_values, view.input_ids, view.attention_mask)
-            expected += sum(
-                F.cross_entropy(o[k], y) for k, y in zip(LOGIT_KEYS, labels, strict=True)
-            )
-    torch.testing.assert_close(got, 0.5 * expected, atol=1e-5, rtol=1e-5)
+        for view, weight in ((image_only, 0.5), (text_only, 0.25)):
+            expected += weight * _ce(model, view, labels)
+        image_alone = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (0.5, 0.0))(out, labels)
+        image_ce = _ce(model, image_only, labels)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(image_alone, 0.5 * image_ce, atol=1e-5, rtol=1e-5)
+
+
+def _ce(model: MultiTaskModel, view: Batch, labels: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    out = model(view.pixel_values, view.input_ids, view.attention_mask)
+    return sum(
+        (F.cross_entropy(out[k], y) for k, y in zip(LOGIT_KEYS, labels, strict=True)),
+        torch.zeros(()),
+    )
 
 
 def test_unimodal_loss_trains_fusion_and_both_branches_but_keeps_batch_norm_statistics() -> None:
@@ -79,7 +87,7 @@ def test_unimodal_loss_trains_fusion_and_both_branches_but_keeps_batch_norm_stat
     out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
     after_forward = {k: v.clone() for k, v in model.vision.state_dict().items() if "running" in k}
     assert after_forward  # the ResNet has batch norm
-    UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, 1.0)(out, batch.labels).backward()
+    UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (1.0, 1.0))(out, batch.labels).backward()
     for key, value in model.vision.state_dict().items():
         if key in after_forward:  # the black image never updates running statistics
             assert torch.equal(value, after_forward[key])
