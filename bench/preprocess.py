@@ -33,7 +33,7 @@ SIZE = 224
 PHONE_REPEAT = 5  # the phone image is one file: time it this many times per round
 
 
-def phone_jpeg(width: int = 1024, height: int = 768, quality: int = 90) -> bytes:
+def phone_photo(width: int = 1024, height: int = 768) -> Image.Image:
     """A deterministic phone-size photo stand-in: smooth gradients, hard edges, thin lines."""
     y, x = np.mgrid[0:height, 0:width]
     planes = [x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)]
@@ -43,6 +43,11 @@ def phone_jpeg(width: int = 1024, height: int = 768, quality: int = 90) -> bytes
     draw.rectangle((width // 2, height // 2, width * 3 // 4, height * 7 // 8), fill=(20, 200, 90))
     for left in range(0, width, width // 16):
         draw.line((left, 0, left + height // 3, height), fill=(255, 255, 255), width=3)
+    return img
+
+
+def phone_jpeg(width: int = 1024, height: int = 768, quality: int = 90) -> bytes:
+    img = phone_photo(width, height)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from app.contract.image import (
     ImageDecodeError,
@@ -38,6 +38,7 @@ from app.contract.image import (
     image_to_array,
     preprocess_image,
 )
+from bench.preprocess import phone_photo
 
 LEVEL = 2.0 / 255.0  # one uint8 step in the normalised space
 FAST_PATH_MEAN_TOL = 1 * LEVEL
@@ -56,19 +57,6 @@ def reference(data: bytes, size: int = SIZE) -> np.ndarray:
 
 def fast(data: bytes, size: int = SIZE) -> np.ndarray:
     return preprocess_image(data, size).pixels
-
-
-def phone_photo(width: int = 1024, height: int = 768) -> Image.Image:
-    """A phone-size stand-in: smooth gradients, hard-edged shapes, thin bright lines."""
-    y, x = np.mgrid[0:height, 0:width]
-    planes = [x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)]
-    img = Image.fromarray(np.stack(planes, axis=-1).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    draw.ellipse((width // 4, height // 4, width // 2, height // 2), fill=(200, 30, 40))
-    draw.rectangle((width // 2, height // 2, width * 3 // 4, height * 7 // 8), fill=(20, 200, 90))
-    for left in range(0, width, width // 16):
-        draw.line((left, 0, left + height // 3, height), fill=(255, 255, 255), width=3)
-    return img
 
 
 def encode(img: Image.Image, fmt: str, orientation: int | None = None, **kwargs: object) -> bytes:
