@@ -103,6 +103,9 @@ class InitConfig:
     # Word-embedding table of wider pretrained weights (same vocabulary), reduced by PCA to the
     # student's width: pretrained lexical structure for a small from-scratch text encoder.
     text_embeddings: str | None = None
+    # Keep the word-embedding table fixed (its init, e.g. the PCA of MiniLM's): most of a small
+    # student's parameters, and the part that memorises the training captions.
+    freeze_word_embeddings: bool = False
 
 
 @dataclass(frozen=True)

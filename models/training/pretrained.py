@@ -78,7 +78,7 @@ def seed_word_embeddings(text: nn.Module, path: Path) -> tuple[int, int]:
     source = read_state(path).get(key)
     if source is None:
         raise ConfigError(f"'init.text_embeddings' {path} has no {key!r}")
-    embedding = text.get_submodule("embeddings.word_embeddings")
+    embedding = word_embeddings(text)
     assert isinstance(embedding, nn.Embedding)
     target: torch.Tensor = embedding.weight
     if source.shape[0] != target.shape[0]:
@@ -104,3 +104,8 @@ def seed_word_embeddings(text: nn.Module, path: Path) -> tuple[int, int]:
 def freeze(module: nn.Module) -> None:
     for param in module.parameters():
         param.requires_grad_(False)
+
+
+def word_embeddings(text: nn.Module) -> nn.Module:
+    """The text encoder's word-embedding table (BERT-family layout)."""
+    return text.get_submodule("embeddings.word_embeddings")

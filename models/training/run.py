@@ -36,6 +36,7 @@ from models.training.pretrained import (
     load_text_weights,
     resolve_path,
     seed_word_embeddings,
+    word_embeddings,
 )
 from models.training.teacher_bundle import BundleTeacher, CachedTeacherLogits, is_bundle
 from models.training.teacher_outputs import TeacherOutputs
@@ -176,6 +177,8 @@ def train_model(
     if cfg.init.text_embeddings is not None:
         source = resolve_path(cfg.init.text_embeddings, "init.text_embeddings")
         seed_word_embeddings(model.text, source)
+    if cfg.init.freeze_word_embeddings:
+        freeze(word_embeddings(model.text))
     if cfg.init.freeze_text:
         freeze(model.text)
         frozen.append(model.text)

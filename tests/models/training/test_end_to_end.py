@@ -13,6 +13,7 @@ import yaml
 
 from fusionserve.cli import main as cli_main
 from models.checkpoint import load_checkpoint
+from models.multitask import MultiTaskModel
 from models.training.config import ConfigError, TrainConfig
 from models.training.run import CHECKPOINT_NAME, METRICS_NAME, train_model
 
@@ -244,6 +245,7 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
         tmp_path,
         distill={"teacher_checkpoint": str(teacher_bundle), "loss": "vanilla", "alpha": 0.5},
         tokenizer={"from_teacher": True},
+        init={"freeze_word_embeddings": True},
     )
     raw["optim"].update(
         {
@@ -259,8 +261,14 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
     assert out["best_epoch"] == 2  # "last": the recipe's final epoch, whatever dev says
     assert set(out["epochs"][0]) >= {"dev_image_only", "dev_text_only"}
     assert out["teacher_dev"]["modality"]["accuracy"] >= 0.0
-    _, _, extra = load_checkpoint(Path(out["checkpoint"]))
+    student, model_cfg, extra = load_checkpoint(Path(out["checkpoint"]))
     assert extra["tokenizer_json"] == (teacher_bundle / "tokenizer.json").read_text()
+    torch.manual_seed(7)  # the config's seed: the same initial weights as the run's
+    initial = MultiTaskModel(model_cfg)
+    table = "embeddings.word_embeddings.weight"
+    assert torch.equal(student.text.state_dict()[table], initial.text.state_dict()[table])
+    trained = "embeddings.position_embeddings.weight"
+    assert not torch.equal(student.text.state_dict()[trained], initial.text.state_dict()[trained])
     raw["distill"]["loss"] = "combined"
     with pytest.raises(ConfigError, match="'combined' needs the teacher's features"):
         train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
