@@ -1,0 +1,101 @@
+"""How much cheaper each student is than its teacher: the bundles' graphs on real dev inputs.
+
+    python -m bench.student_cost [--exported exported] [--datasets-root ../shared/datasets]
+
+For each task set, both fp32 graphs run in one onnxruntime session each (one intra-op
+thread, batch 1) over the same dev cases, each prepared exactly as the service prepares it
+(the bundle's image size, tokenizer, and padding: to the longest text rounded up to 16 for a
+bundle with a dynamic sequence axis, the full length otherwise). Rounds alternate between the
+two graphs so machine noise hits both alike; the ratio of medians is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.contract.graph import INPUT_NAMES
+from app.contract.image import ImageLimits, preprocess_image
+from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from app.contract.text import TextEncoder, trim_padding
+from app.runtime import has_dynamic_text
+from bench.samples import load_dev_samples
+from models.export.ort_eval import make_session
+
+PAIRS = {
+    "medpix": ("medpix-student", "medpix-teacher"),
+    "wound": ("wound-student", "wound-teacher"),
+}
+DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+class Graph:
+    """One bundle's fp32 session and its cases, prepared as served."""
+
+    def __init__(self, bundle: Path, cases: list[tuple[bytes, str]]) -> None:
+        manifest = Manifest.load(bundle)
+        pre = manifest.preprocessing
+        self.session = make_session(bundle / MODEL_FILE, threads=1)
+        encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, pre.max_text_length)
+        dynamic = has_dynamic_text(self.session)
+        self.feeds: list[dict[str, np.ndarray]] = []
+        for image, text in cases:
+            pixels = preprocess_image(image, pre.image_size, pre.mean, pre.std, ImageLimits())
+            encoded = encoder.encode([text])
+            ids, mask = encoded.input_ids, encoded.attention_mask
+            if dynamic:
+                ids, mask = trim_padding(ids, mask)
+            self.feeds.append(dict(zip(INPUT_NAMES, (pixels.pixels[None], ids, mask), strict=True)))
+        self.parameters = manifest.parameter_count
+
+    def round_ms(self) -> float:
+        """Mean ms per case over one pass through every case."""
+        start = time.perf_counter()
+        for feeds in self.feeds:
+            self.session.run(None, feeds)
+        return (time.perf_counter() - start) * 1000 / len(self.feeds)
+
+
+def compare(
+    exported: Path, datasets: Path, task_set: str, cases: int, rounds: int
+) -> dict[str, Any]:
+    samples = load_dev_samples(task_set, datasets, cases)
+    inputs = [(s.image, s.text) for s in samples]
+    student, teacher = (Graph(exported / name, inputs) for name in PAIRS[task_set])
+    times: dict[str, list[float]] = {"student": [], "teacher": []}
+    for _ in range(rounds):
+        times["student"].append(student.round_ms())
+        times["teacher"].append(teacher.round_ms())
+    medians = {role: statistics.median(values) for role, values in times.items()}
+    return {
+        "task_set": task_set,
+        "cases": len(inputs),
+        "student_ms": round(medians["student"], 3),
+        "teacher_ms": round(medians["teacher"], 3),
+        "teacher_over_student": round(medians["teacher"] / medians["student"], 2),
+        "student_parameters": student.parameters,
+        "teacher_parameters": teacher.parameters,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exported", type=Path, default=Path("exported"))
+    parser.add_argument("--datasets-root", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--cases", type=int, default=32, help="dev cases per task set")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per graph")
+    args = parser.parse_args(argv)
+    for task_set in PAIRS:
+        row = compare(args.exported, args.datasets_root, task_set, args.cases, args.rounds)
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
