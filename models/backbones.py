@@ -1,8 +1,9 @@
 """Vision/text backbones: research names → fixed `transformers` configs, built offline.
 
 The research code loaded hub checkpoints; no hub is reachable here, so each research name maps
-to the architecture config of its hub id (spec §3.1) and trains from scratch (or loads converted
-weights later). Custom dicts ``{"type": ..., **config_kwargs}`` build small models from scratch.
+to the architecture config of its hub id (docs/spec.md §3.1) and trains from scratch (or loads
+converted weights later). Custom dicts ``{"type": ..., **config_kwargs}`` build small models
+from scratch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from transformers import (
 
 BackboneSpec = str | Mapping[str, Any]
 
-# Research name → (type, config kwargs). Hub ids in comments (spec §3.1).
+# Research name → (type, config kwargs). Hub ids in comments (docs/spec.md §3.1).
 VISION_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # google/vit-base-patch16-224
     "vit-base": (

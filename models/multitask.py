@@ -4,7 +4,7 @@ Layout (attribute names = state_dict prefixes, identical to the research Teacher
 research ``.pth`` files load 1:1): vision, text, proj_vis, proj_txt, fusion, dropout,
 head_modality, head_location.
 
-API notes (additions to notes/MODEL_API.md, nothing removed or renamed):
+API notes:
 - FusionModule lives in models/fusion/base.py and is re-exported by models.fusion; subclasses
   implement ``fuse(v, t)`` (no weights) or ``forward_with_weights(v, t)``, are built through
   ``from_options(dim, heads, layers, params)``, and declare ``has_modality_weights`` /

@@ -1,4 +1,4 @@
-"""The bundle graph's signature (DESIGN §3), the one place that names its inputs and outputs.
+"""The bundle graph's signature (docs/design.md §3): the one place naming its inputs and outputs.
 
 Export writes graphs with these names, and serve, verify, bench and the OIP v2 protocol read
 them; keeping the names here (torch-free) means the two sides cannot drift.

@@ -1,9 +1,9 @@
 """Image decoding and preprocessing, identical for training and serving.
 
-Research preprocessing (spec §3.2): RGB, bilinear resize to exactly size×size (no crop, aspect
-not kept), ×1/255, normalise with mean/std 0.5 → CHW float32 in [-1, 1]. Serving adds what real
-clients send: EXIF orientation, grayscale/palette/alpha/16-bit/CMYK inputs, and limits checked on
-the header before any pixel is decoded (decompression bombs).
+Research preprocessing (docs/spec.md §3.2): RGB, bilinear resize to exactly size×size (no crop,
+aspect not kept), ×1/255, normalise with mean/std 0.5 → CHW float32 in [-1, 1]. Serving adds
+what real clients send: EXIF orientation, grayscale/palette/alpha/16-bit/CMYK inputs, and limits
+checked on the header before any pixel is decoded (decompression bombs).
 
 Training reads the exact path (`load_image_file` + `image_to_array`). Serving reads
 `preprocess_image`, which is bit-identical to it for images under twice the model size (both

@@ -1,7 +1,7 @@
 """Task sets and their ordered labels.
 
-Label order is the research code's index order (spec §5, §10d); keep it so research checkpoints
-import unchanged. Task 1 flows through the research `head_modality`, task 2 through
+Label order is the research code's index order (docs/spec.md §5, §10d); keep it so research
+checkpoints import unchanged. Task 1 flows through the research `head_modality`, task 2 through
 `head_location`, for both task sets.
 """
 

@@ -1,9 +1,9 @@
 """Text → token ids with the bundle's own `tokenizers` tokenizer (no transformers at serve time).
 
-Research text preprocessing (spec §3.3): empty text → "No description available", truncation,
-pad to a fixed max length, pass input_ids + attention_mask only. Graphs with a dynamic sequence
-axis then run each batch cut to its longest text rounded up to a multiple of 16
-(`trim_padding`); graphs exported with a fixed length get the full padding.
+Research text preprocessing (docs/spec.md §3.3): empty text → "No description available",
+truncation, pad to a fixed max length, pass input_ids + attention_mask only. Graphs with a
+dynamic sequence axis then run each batch cut to its longest text rounded up to a multiple of
+16 (`trim_padding`); graphs exported with a fixed length get the full padding.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MedPix-2.0 loader: one sample per line of `descriptions_{split}.jsonl` (spec §5.1).
+"""MedPix-2.0 loader: one sample per line of `descriptions_{split}.jsonl` (docs/spec.md §5.1).
 
 The model text is `Description.Caption` only. `Type`, `Location`, `Description.Modality`,
 `Plane` and the ACR codes state the labels and must never reach the model (label leakage).

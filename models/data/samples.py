@@ -1,7 +1,7 @@
 """The one record type every dataset loader returns, and label lookup that fails loudly.
 
-The research code silently mapped unknown labels to class 0 (spec §5.1); here an unknown label
-stops loading with the file, row and the valid labels named.
+The research code silently mapped unknown labels to class 0 (docs/spec.md §5.1); here an unknown
+label stops loading with the file, row and the valid labels named.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Wound-1-0 loader: `metadata_{split}.csv` rows, column names configurable (spec §5.2).
+"""Wound-1-0 loader: `metadata_{split}.csv` rows, column names configurable (docs/spec.md §5.2).
 
 Text is the description column only; `pair_id` (when present) groups a photo with its mirrored
 twin so callers can check twins never straddle splits.

@@ -1,5 +1,5 @@
 """Checkpoint → bundle directory (model.onnx, tokenizer.json, manifest.json, self-test image,
-optional model.int8.onnx), following DESIGN §3.
+optional model.int8.onnx), following docs/design.md §3.
 
 Order: dev logits (PyTorch) → one temperature per head → export the calibrated graph →
 judge the *graph* with onnxruntime (parity vs PyTorch, dev metrics, ECE) → optional int8,

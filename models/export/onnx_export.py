@@ -184,7 +184,7 @@ def _dims(value: onnx.ValueInfoProto) -> list[str | int]:
 def check_graph_contract(
     proto: onnx.ModelProto, output_names: Sequence[str], image_size: int
 ) -> None:
-    """Inputs/outputs named and shaped as DESIGN §3 says: symbolic batch axis everywhere and
+    """Inputs/outputs named and shaped as docs/design.md §3 says: symbolic batch axis everywhere and
     a symbolic sequence axis (≤ max_length) on the text inputs."""
     inputs = {v.name: _dims(v) for v in proto.graph.input}
     outputs = {v.name: _dims(v) for v in proto.graph.output}

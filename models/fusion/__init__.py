@@ -86,7 +86,7 @@ def validate_fusion_params(params: dict[str, Any]) -> None:
 def build_fusion(
     name: str, dim: int, heads: int, layers: int, params: dict[str, Any] | None = None
 ) -> FusionModule:
-    """Build a fusion exactly as the research factory wires it (spec §2.4 table)."""
+    """Build a fusion exactly as the research factory wires it (docs/spec.md §2.4 table)."""
     params = dict(params or {})
     validate_fusion_params(params)
     cls = FUSIONS[canonical_fusion_name(name)]

@@ -1,4 +1,4 @@
-"""`concat_mlp`: MLP over [v; t] (spec §4.2)."""
+"""`concat_mlp`: MLP over [v; t] (docs/spec.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`cross_attention` (research default): one mean-token query attends over {v, t} (spec §4.3)."""
+"""`cross_attention` (research default, docs/spec.md §4.3): a mean-token query attends {v, t}."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`energy_aware_adaptive`: per-sample routing between image-only, text-only and full fusion
-(spec §4.8), made deterministic at inference by argmax routing."""
+(docs/spec.md §4.8), made deterministic at inference by argmax routing."""
 
 from __future__ import annotations
 

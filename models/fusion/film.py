@@ -1,4 +1,4 @@
-"""`film`: text conditions vision by feature-wise affine modulation (spec §4.7)."""
+"""`film`: text conditions vision by feature-wise affine modulation (docs/spec.md §4.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`gated`: per-dimension sigmoid gate between the two modalities (spec §4.4)."""
+"""`gated`: per-dimension sigmoid gate between the two modalities (docs/spec.md §4.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`modality_dropout`: MLP over [v; t], whole-batch modality dropping in training (spec §4.6)."""
+"""`modality_dropout` (docs/spec.md §4.6): MLP over [v; t], whole-batch dropping in training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`shomr` ("Soft-Hard Modality Routing", spec §4.9)."""
+"""`shomr` ("Soft-Hard Modality Routing", docs/spec.md §4.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`transformer_concat`: post-norm Transformer encoder over the two modality tokens (spec §4.5)."""
+"""`transformer_concat` (docs/spec.md §4.5): post-norm Transformer encoder over the two tokens."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ from models.export.dev_data import DataSource
 from models.research_import.research_config import read_research_config
 from models.research_import.tokenizer_source import check_vocabulary, resolve_tokenizer
 
-# Research tokenisation: truncation + padding to 256 (spec §3.3). With the attention mask the
-# outputs do not depend on the padding length, so 256 only caps the text, as it did there.
+# Research tokenisation: truncation + padding to 256 (docs/spec.md §3.3). With the attention
+# mask the outputs do not depend on the padding length, so 256 only caps the text, as there.
 RESEARCH_MAX_LENGTH = 256
 RESEARCH_IMAGE_SIZE = 224
 

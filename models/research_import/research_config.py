@@ -1,4 +1,4 @@
-"""A research run's YAML (spec §7) → the architecture of its teacher or student.
+"""A research run's YAML (docs/spec.md §7) → the architecture of its teacher or student.
 
 The research engine built `Teacher`/`Student` from the YAML's `teacher`/`student` section
 (backbone friendly names, fusion_dim, fusion_heads, fusion_layers, dropout) and its one
@@ -24,7 +24,7 @@ from models.config import ModelConfig
 from models.fusion import KNOWN_FUSION_PARAMS
 
 ROLES = ("teacher", "student")
-# Research constructor defaults (spec §2.1) for keys a section may leave out.
+# Research constructor defaults (docs/spec.md §2.1) for keys a section may leave out.
 DEFAULT_FUSION_LAYERS = {"teacher": 2, "student": 1}
 DEFAULT_FUSION_HEADS = 8
 DEFAULT_DROPOUT = 0.1

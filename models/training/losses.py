@@ -1,4 +1,4 @@
-"""Training losses: CE for the teacher, and the three student objectives (spec §6.3).
+"""Training losses: CE for the teacher, and the three student objectives (docs/spec.md §6.3).
 
 - `ce`: CE(task1) + CE(task2).
 - `vanilla`: CE + α·Σ_tasks KL(softmax(t/T) ‖ softmax(s/T))·T².

@@ -1,4 +1,4 @@
-"""Dev metrics per task: accuracy, macro-F1 and ROC-AUC (spec §6.6), plus the selection score.
+"""Dev metrics per task: accuracy, macro-F1, ROC-AUC (docs/spec.md §6.6), and the selection score.
 
 The selection score is the mean of the two tasks' macro-F1 (the research best-on-dev rule).
 ROC-AUC is binary on the positive-class probability for two classes, macro one-vs-rest

@@ -16,7 +16,7 @@ from models.backbones import (
 )
 from tests.models.tiny_configs import TINY_BERT, TINY_MOBILEVIT, TINY_VIT, tiny_batch
 
-# Feature dims of spec §3.1.
+# Feature dims of docs/spec.md §3.1.
 VISION_DIMS = {
     "vit-large": 1024,
     "vit-base": 768,
@@ -36,7 +36,7 @@ TEXT_DIMS = {
     "minilm": 384,
     "bert-base-uncased": 768,  # beyond the research map: the flagship import teacher's text
 }
-# Exact parameter counts from spec §2.6 (ViT/BERT incl. pooler).
+# Exact parameter counts from docs/spec.md §2.6 (ViT/BERT incl. pooler).
 PARAM_COUNTS = {
     "vit-base": 86_389_248,
     "deit-small": 21_813_504,

@@ -1,4 +1,4 @@
-"""NumPy re-implementations of the research fusion math (spec §4), written independently of
+"""NumPy re-implementations of the research fusion math (docs/spec.md §4), written independently of
 the torch modules, for hand-computed test cases."""
 
 from __future__ import annotations

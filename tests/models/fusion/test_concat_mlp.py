@@ -1,4 +1,4 @@
-"""concat_mlp against NumPy (spec §4.2), including the layer-count-dependent layout."""
+"""concat_mlp against NumPy (docs/spec.md §4.2), including the layer-count-dependent layout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""cross_attention against an independent NumPy computation of spec §4.3."""
+"""cross_attention against an independent NumPy computation of docs/spec.md §4.3."""
 
 from __future__ import annotations
 

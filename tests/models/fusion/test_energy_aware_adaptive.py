@@ -1,4 +1,4 @@
-"""energy_aware_adaptive against NumPy (spec §4.8), with argmax routing at eval."""
+"""energy_aware_adaptive against NumPy (docs/spec.md §4.8), with argmax routing at eval."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""film against NumPy (spec §4.7): γ used directly, text conditions vision."""
+"""film against NumPy (docs/spec.md §4.7): γ used directly, text conditions vision."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gated against NumPy (spec §4.4)."""
+"""gated against NumPy (docs/spec.md §4.4)."""
 
 from __future__ import annotations
 

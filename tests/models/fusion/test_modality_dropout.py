@@ -1,4 +1,4 @@
-"""modality_dropout against NumPy (spec §4.6): whole-batch dropping only in training."""
+"""modality_dropout against NumPy (docs/spec.md §4.6): whole-batch dropping only in training."""
 
 from __future__ import annotations
 

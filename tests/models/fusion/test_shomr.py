@@ -1,4 +1,4 @@
-"""shomr against NumPy (spec §4.9): soft vs hard samples, argmax routing at eval."""
+"""shomr against NumPy (docs/spec.md §4.9): soft vs hard samples, argmax routing at eval."""
 
 from __future__ import annotations
 

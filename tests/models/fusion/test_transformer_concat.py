@@ -1,4 +1,4 @@
-"""transformer_concat against NumPy (spec §4.5): post-norm encoder, mean over tokens."""
+"""transformer_concat against NumPy (docs/spec.md §4.5): post-norm encoder, mean over tokens."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def research_yaml(
     teacher_layers: int = 3,
     extra_fusion: dict[str, Any] | None = None,
 ) -> Path:
-    """A research YAML (spec §7 schema); both sections describe the same tiny backbones."""
+    """A research YAML (docs/spec.md §7 schema); both sections describe the same tiny backbones."""
     section = {"vision": vision, "text": text, "fusion_dim": fusion_dim, "fusion_heads": heads}
     config: dict[str, Any] = {
         "teacher": {**section, "fusion_layers": teacher_layers, "dropout": 0.0962},

@@ -48,7 +48,7 @@ def test_example_b_student_rebuilds_the_published_flagship() -> None:
 def test_example_b_teacher_rebuilds_the_published_teacher() -> None:
     config, _, text, _ = parse_research_config(EXAMPLE_B, "teacher")
     assert text == "bio-clinical-bert" and config.fusion_layers == 3
-    assert count_parameters(MultiTaskModel(config)) == 195_886_349  # spec §2.6, wound
+    assert count_parameters(MultiTaskModel(config)) == 195_886_349  # docs/spec.md §2.6, wound
 
 
 def test_defaults_follow_the_research_constructors() -> None:
@@ -58,7 +58,7 @@ def test_defaults_follow_the_research_constructors() -> None:
     )
     assert (config.fusion_heads, config.fusion_layers, config.dropout) == (8, 1, 0.1)
     assert task_set == "medpix" and config.num_classes == (2, 5)
-    # spec §2.6's deit-small + distilbert D=384 (cross_attention: 12D² + 13D) with a gated
+    # docs/spec.md §2.6's deit-small + distilbert D=384 (cross_attention: 12D² + 13D) with a gated
     # fusion (2D² + D) instead
     cross_attention, gated = 12 * 384**2 + 13 * 384, 2 * 384**2 + 384
     assert count_parameters(MultiTaskModel(config)) == 90_396_679 - cross_attention + gated
