@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from app.contract.graph import INPUT_NAMES
-from app.contract.image import ImageLimits, preprocess_image
+from app.contract.image import ImageLimits
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, trim_padding
+from app.preprocess import InputSpec, prepare
 from app.runtime import has_dynamic_text
 from bench.samples import load_dev_samples
 from models.export.ort_eval import make_session
@@ -43,15 +44,16 @@ class Graph:
         pre = manifest.preprocessing
         self.session = make_session(bundle / MODEL_FILE, threads=1)
         encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, pre.max_text_length)
+        spec = InputSpec.from_manifest(manifest, encoder, ImageLimits())
         dynamic = has_dynamic_text(self.session)
         self.feeds: list[dict[str, np.ndarray]] = []
         for image, text in cases:
-            pixels = preprocess_image(image, pre.image_size, pre.mean, pre.std, ImageLimits())
-            encoded = encoder.encode([text])
-            ids, mask = encoded.input_ids, encoded.attention_mask
+            item = prepare(image, text, spec)
+            ids, mask = item.input_ids[None], item.attention_mask[None]
             if dynamic:
                 ids, mask = trim_padding(ids, mask)
-            self.feeds.append(dict(zip(INPUT_NAMES, (pixels.pixels[None], ids, mask), strict=True)))
+            values = (item.pixel_values[None], ids, mask)
+            self.feeds.append(dict(zip(INPUT_NAMES, values, strict=True)))
         self.parameters = manifest.parameter_count
 
     def round_ms(self) -> float:
