@@ -1,9 +1,12 @@
 """Dynamic batching for one model: a bounded queue, one loop, one inference thread.
 
 The loop, in words: wait for an item; wait until the batch is full (max_batch_size items) or
-the oldest item has waited max_delay (0 = take what is queued now) — but only while more items
-are known to be on their way (announced with `expecting()` while they are preprocessed), so a
-lone request never waits for batch-mates that are not coming; drop items whose caller
+max_delay has passed since the batch could have started — since its oldest item was queued, or
+since the model became free if it was busy then (0 = take what is queued now) — but only while
+more items are known to be on their way (announced with `expecting()` while they are
+preprocessed), so a lone request never waits for batch-mates that are not coming. That is the
+pipelining: items preprocessed while the model runs are queued for the next batch, and items
+still being preprocessed when it finishes may join it within max_delay. Drop items whose caller
 left or whose deadline passed (504, never run); run the batch in the model's own thread so the
 event loop stays free; hand each output to its own caller. If a batched run raises, its items
 are retried one by one so a bad item fails alone.
@@ -71,6 +74,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._incoming = 0  # items being preprocessed for this model, not yet queued
+        self._free_since = 0.0  # time.monotonic() when the last batch's run ended
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.failure: str | None = None  # why the loop died, if it did (shown by readiness)
@@ -153,6 +157,8 @@ class DynamicBatcher(Generic[In, Out]):
                 logger.exception("batcher %s: unexpected error; failing its batch", self.name)
                 for item in batch:
                     self._fail(item, InferenceFailed("inference failed"))
+            finally:
+                self._free_since = time.monotonic()
 
     async def _wait(self, timeout: float | None) -> None:
         self._wakeup.clear()
@@ -169,7 +175,7 @@ class DynamicBatcher(Generic[In, Out]):
                 return []
             await self._wait(None)
         if self.max_delay_s > 0:
-            close_at = self._queue[0].enqueued + self.max_delay_s
+            close_at = max(self._queue[0].enqueued, self._free_since) + self.max_delay_s
             while (
                 len(self._queue) < self.max_batch_size and self._incoming > 0 and not self._stopping
             ):

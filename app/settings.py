@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = auto: half the cores, at least 1
     inter_op_threads: int = Field(default=0, ge=0)
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    io_binding: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA/TensorRT providers
 
     # Batching and deadlines
     max_batch_size: int = Field(default=32, ge=1)

@@ -60,16 +60,21 @@ class CeilingResult:
         return float(np.percentile(np.asarray(self.single_latencies_ms), 50))
 
 
-def load_pipeline(bundle_dir: Path, settings: Settings) -> tuple[InputSpec, OnnxModel]:
-    """The bundle's preprocessing spec and onnxruntime session, built as the registry does."""
+def input_spec(bundle_dir: Path, settings: Settings) -> InputSpec:
+    """The bundle's preprocessing spec, built as the registry does."""
     manifest = Manifest.load(bundle_dir)
     pre = manifest.preprocessing
     encoder = TextEncoder.from_file(
         bundle_dir / TOKENIZER_FILE, pre.max_text_length, pre.empty_text
     )
     limits = ImageLimits(max_pixels=settings.max_image_pixels, min_side=settings.min_image_side)
-    spec = InputSpec.from_manifest(manifest, encoder, limits)
-    return spec, load_onnx_model(bundle_dir, manifest, settings)
+    return InputSpec.from_manifest(manifest, encoder, limits)
+
+
+def load_pipeline(bundle_dir: Path, settings: Settings) -> tuple[InputSpec, OnnxModel]:
+    """The bundle's preprocessing spec and onnxruntime session, built as the registry does."""
+    model = load_onnx_model(bundle_dir, Manifest.load(bundle_dir), settings)
+    return input_spec(bundle_dir, settings), model
 
 
 def _prepare(sample: Sample, spec: InputSpec) -> PreparedInputs:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
+from bench.server_metrics import mean_batch
+
 TRANSPORT_ERROR = 0  # status recorded when no HTTP answer came back
 PHASES = ("queue", "preprocess", "inference", "total")
 
@@ -37,6 +39,7 @@ class LoadResult:
     server_phases_ms: dict[str, float] = field(default_factory=dict)  # means of timing_ms
     client_cpu_s: float = 0.0  # this process's CPU time during the measured requests
     server_cpu_s: float | None = None  # the server's, when a probe was given
+    mean_batch: float | None = None  # items per graph run the server formed, when probed
 
     @property
     def server_cpu_ms_per_request(self) -> float | None:
@@ -147,25 +150,29 @@ async def run_load(
     warmup: int = 0,
     timeout_s: float = 120.0,
     server_cpu: Callable[[], float | None] | None = None,
+    server_batches: Callable[[], tuple[float, float] | None] | None = None,
 ) -> LoadResult:
     """`requests` POSTs of `bodies` (cycled) to `url` from `concurrency` clients (GETs when
     `bodies` is empty: the HTTP round trip alone, the floor under every request).
 
     `warmup` unrecorded requests at the same concurrency come first: they open the
     connections and let the server reach its steady state. `server_cpu` (the server process's
-    CPU seconds so far) is read around the measured requests only.
+    CPU seconds so far) and `server_batches` (its (items, graph runs) so far) are read around
+    the measured requests only.
     """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as client:
         await _drive(client, url, bodies, concurrency, warmup, None)
         tally = _Tally()
         server_before = server_cpu() if server_cpu else None
+        batches_before = server_batches() if server_batches else None
         client_before = time.process_time()
         start = time.perf_counter()
         await _drive(client, url, bodies, concurrency, requests, tally)
         wall_s = time.perf_counter() - start
         client_cpu_s = time.process_time() - client_before
         server_after = server_cpu() if server_cpu else None
+        batches_after = server_batches() if server_batches else None
     phases = {}
     if tally.phase_count:
         phases = {k: tally.phase_sums[k] / tally.phase_count for k in PHASES}
@@ -182,4 +189,5 @@ async def run_load(
             if server_after is not None and server_before is not None
             else None
         ),
+        mean_batch=mean_batch(batches_before, batches_after),
     )

@@ -211,7 +211,7 @@ def _level_row(name: str, load: LoadResult) -> str:
         f"| {name} | {load.concurrency} | {load.requests} | {failures} | "
         f"{load.throughput:.1f} | {load.p50:.1f} | {load.p95:.1f} | {load.p99:.1f} | {phase} | "
         f"{_fmt(load.server_cpu_ms_per_request)} ({_fmt(cores)}) | "
-        f"{load.client_cpu_ms_per_request:.2f} |"
+        f"{load.client_cpu_ms_per_request:.2f} | {_fmt(load.mean_batch, 1)} |"
     )
 
 
@@ -322,11 +322,12 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "",
         "Latency in ms, measured by the client around the whole exchange; throughput in "
         "successful requests/s; server phases are the service's own `timing_ms` means "
-        "(queue / preprocess / inference).",
+        "(queue / preprocess / inference); mean batch is the items per graph run the server's "
+        "batcher formed at that level (from its `fusionserve_batch_size` histogram).",
         "",
         "| run | concurrency | requests | failures | req/s | p50 | p95 | p99 | "
-        "server phases ms | server CPU ms/req (cores) | client CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "server phases ms | server CPU ms/req (cores) | client CPU ms/req | mean batch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     runs = [v.served for v in results.variants]
     if results.naive is not None:

@@ -25,6 +25,7 @@ from bench.coldstart import ServerProcess, free_port, running_server, start_serv
 from bench.loadgen import LoadResult, run_load
 from bench.profile import recording, summarize
 from bench.samples import Sample, load_dev_samples, multipart_body
+from bench.server_metrics import batch_totals
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +103,7 @@ def _settings(overrides: Mapping[str, str], precision: str) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _serve_cmd(bundle_dir: Path, bundle: str, precision: str, port: int) -> list[str]:
+def serve_command(bundle_dir: Path, bundle: str, precision: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "fusionserve.cli", "serve",
         "--host", "127.0.0.1", "--port", str(port), "--bundle-dir", str(bundle_dir),
@@ -138,7 +139,8 @@ def _write_summaries(config: BenchConfig, slug: str) -> None:
 def _drive_levels(
     label: str,
     server: ServerProcess,
-    url: str,
+    base_url: str,
+    bundle: str,
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
 ) -> list[LoadResult]:
@@ -149,12 +151,13 @@ def _drive_levels(
         with _profiles(config, slug, server.pid, concurrency == top):
             load = asyncio.run(
                 run_load(
-                    url,
+                    f"{base_url}/predict?model={bundle}",
                     bodies,
                     concurrency,
                     requests,
                     config.warmup,
                     server_cpu=lambda: cpu_seconds(server.pid),
+                    server_batches=lambda: batch_totals(base_url, bundle),
                 )
             )
         if concurrency == top:
@@ -177,7 +180,7 @@ def _served_run(
     loadavg = os.getloadavg()
     base_url = f"http://127.0.0.1:{port}"
     with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
-        levels = _drive_levels(label, server, f"{base_url}/predict?model={bundle}", bodies, config)
+        levels = _drive_levels(label, server, base_url, bundle, bodies, config)
         floor = None
         if floor_path is not None:
             floor_requests = max(config.requests.values())
@@ -201,7 +204,7 @@ def _variant(
         config.bundle_dir / bundle, settings, samples, items, config.single_items
     )
     port = free_port()
-    cmd = _serve_cmd(config.bundle_dir, bundle, precision, port)
+    cmd = serve_command(config.bundle_dir, bundle, precision, port)
     served = _served_run(label, bundle, precision, cmd, port, env, bodies, config)
     return Variant(label, bundle, precision, ceiling, served)
 
@@ -210,7 +213,7 @@ def _cold_starts(config: BenchConfig, first_s: float) -> list[float]:
     times = [first_s]
     for _ in range(config.cold_starts - 1):
         port = free_port()
-        cmd = _serve_cmd(config.bundle_dir, config.student, "fp32", port)
+        cmd = serve_command(config.bundle_dir, config.student, "fp32", port)
         server = start_server(cmd, f"http://127.0.0.1:{port}", config.server_env, cwd=REPO_ROOT)
         times.append(server.ready_s)
         server.stop()

@@ -110,6 +110,16 @@ async def _hold_first(
     return task
 
 
+async def _queue(
+    batcher: DynamicBatcher[PreparedInputs, Outputs], items: Sequence[PreparedInputs]
+) -> list[asyncio.Task[BatchOutcome[Outputs]]]:
+    """Submit `items` behind a held run and wait until all of them are queued."""
+    depth = batcher.depth
+    tasks = [asyncio.create_task(batcher.submit(i, time.monotonic() + FAR)) for i in items]
+    await _until(lambda: batcher.depth == depth + len(items))
+    return tasks
+
+
 def _expected(model: OnnxModel, item: PreparedInputs) -> Outputs:
     return model.run_batch([item])[0]
 
@@ -175,6 +185,30 @@ def test_batch_waits_for_announced_item(medpix, items) -> None:  # type: ignore[
 
     _run(runner, scenario, max_batch_size=32, max_delay_s=10.0)
     assert runner.sizes == [2]
+
+
+def test_item_preprocessed_while_the_model_runs_joins_the_next_batch(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    """Pipelining: the items queued during a long run wait for one still being preprocessed
+    when the run ends, although the oldest of them has waited far longer than max_delay."""
+    runner = GatedRunner(medpix[0])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        first = await _hold_first(runner, batcher, items[0])
+        queued = await _queue(batcher, items[1:4])
+
+        async def still_preprocessing() -> BatchOutcome[Outputs]:
+            with batcher.expecting():
+                runner.gate.set()  # the model finishes while this item is being prepared
+                await asyncio.sleep(0.1)
+            return await batcher.submit(items[4], time.monotonic() + FAR)
+
+        await asyncio.sleep(0.3)  # the queued items are now far older than max_delay
+        late = asyncio.create_task(still_preprocessing())
+        outcomes = await asyncio.gather(first, *queued, late)
+        assert [o.batch_size for o in outcomes] == [1, 4, 4, 4, 4]
+
+    _run(runner, scenario, max_batch_size=8, max_delay_s=0.25)
+    assert runner.sizes == [1, 4]
 
 
 def test_zero_delay_takes_what_is_queued_up_to_max(medpix, items) -> None:  # type: ignore[no-untyped-def]
@@ -246,10 +280,7 @@ def test_queue_full_is_rejected_with_retry_after(medpix, items) -> None:  # type
 
     async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
         first = await _hold_first(runner, batcher, items[0])
-        queued = [
-            asyncio.create_task(batcher.submit(i, time.monotonic() + FAR)) for i in items[1:3]
-        ]
-        await _until(lambda: batcher.depth == 2)
+        queued = await _queue(batcher, items[1:3])
         with pytest.raises(QueueFull) as excinfo:
             await batcher.submit(items[3], time.monotonic() + FAR)
         assert excinfo.value.status == 429 and "Retry-After" in excinfo.value.headers
@@ -291,10 +322,7 @@ def test_stop_finishes_queued_items_then_refuses(medpix, items) -> None:  # type
         batcher = DynamicBatcher("m", runner, max_batch_size=8, max_delay_s=0.0, queue_size=16)
         batcher.start()
         first = await _hold_first(runner, batcher, items[0])
-        queued = [
-            asyncio.create_task(batcher.submit(i, time.monotonic() + FAR)) for i in items[1:4]
-        ]
-        await _until(lambda: batcher.depth == 3)
+        queued = await _queue(batcher, items[1:4])
         stopping = asyncio.create_task(batcher.stop())
         await asyncio.sleep(0.01)
         assert not batcher.running

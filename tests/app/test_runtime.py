@@ -13,7 +13,13 @@ from app.contract.image import ImageLimits
 from app.contract.manifest import TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, bucketed_length
 from app.preprocess import InputSpec, prepare
-from app.runtime import choose_model_file, load_onnx_model, resolve_providers, session_options
+from app.runtime import (
+    choose_model_file,
+    load_onnx_model,
+    resolve_providers,
+    session_options,
+    uses_io_binding,
+)
 from tests.app.helpers import WOUND_IMAGE, WOUND_TEXT, tiny_settings
 
 CPU = "CPUExecutionProvider"
@@ -143,3 +149,29 @@ def test_intra_op_threads_auto_is_half_the_cores() -> None:
     assert intra_op_threads(0, cpu_count=1) == 1
     assert intra_op_threads(0, cpu_count=16) == 8
     assert intra_op_threads(3, cpu_count=16) == 3
+
+
+def test_io_binding_is_automatic_on_gpu_providers_only() -> None:
+    assert uses_io_binding("auto", "CUDAExecutionProvider")
+    assert uses_io_binding("auto", "TensorrtExecutionProvider")
+    assert not uses_io_binding("auto", CPU)
+    assert uses_io_binding("on", CPU) and not uses_io_binding("off", "CUDAExecutionProvider")
+
+
+def test_io_bound_runs_match_plain_runs_at_several_batch_sizes(tiny_bundle_dir: Path) -> None:
+    bundle = tiny_bundle_dir / "wound-student"
+    manifest = Manifest.load(bundle)
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, manifest.preprocessing.max_text_length)
+    spec = InputSpec.from_manifest(manifest, encoder, ImageLimits())
+    items = [
+        prepare(WOUND_IMAGE.read_bytes(), text, spec)
+        for text in (WOUND_TEXT, "", WOUND_TEXT + " spreading redness and swelling")
+    ]
+    plain = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir, io_binding="off"))
+    bound = load_onnx_model(bundle, manifest, tiny_settings(tiny_bundle_dir, io_binding="on"))
+    assert (plain.io_binding, bound.io_binding, bound.device) == (False, True, "cpu")
+    for size in (1, 2, 3):
+        for a, b in zip(plain.run_batch(items[:size]), bound.run_batch(items[:size]), strict=True):
+            assert a.keys() == b.keys()
+            for name in a:
+                np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6)

@@ -11,6 +11,7 @@ import pytest
 from bench.coldstart import free_port, running_server
 from bench.loadgen import run_load
 from bench.samples import load_dev_samples, multipart_body
+from bench.server_metrics import batch_totals
 
 
 @pytest.mark.slow
@@ -29,11 +30,23 @@ def test_load_generator_counts_successes_and_failures(
     ]  # fmt: skip
     with running_server(cmd, base, {"FUSIONSERVE_INTRA_OP_THREADS": "1"}) as server:
         assert server.ready_s > 0 and (server.peak_rss_mb() or 1) > 0
-        good = asyncio.run(run_load(f"{base}/predict?model=medpix-student", bodies, 3, 7, 2))
+        good = asyncio.run(
+            run_load(
+                f"{base}/predict?model=medpix-student",
+                bodies,
+                3,
+                7,
+                2,
+                server_batches=lambda: batch_totals(base, "medpix-student"),
+            )
+        )
         bad = asyncio.run(run_load(f"{base}/predict?model=no-such-model", bodies, 2, 5))
     assert (good.ok, good.failures, good.requests, good.concurrency) == (7, {}, 7, 3)
     assert good.throughput > 0 and good.p50 <= good.p95 <= good.p99
     assert good.server_phases_ms["total"] > 0
+    # 7 items at concurrency 3: between 1 and 3 items per graph run, from the server's histogram
+    assert good.mean_batch is not None and 1.0 <= good.mean_batch <= 3.0
+    assert bad.mean_batch is None  # nothing ran
     assert (bad.ok, bad.failures) == (0, {404: 5})
     assert bad.server_phases_ms == {}
     assert server.proc.returncode is not None  # stopped on exit

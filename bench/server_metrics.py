@@ -1,0 +1,40 @@
+"""Read the served process's own batch-size histogram, so a load level can report the average
+batch the batcher formed (items per graph run) — the number that says whether batching happened."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+BATCH_SIZE_METRIC = "fusionserve_batch_size"
+
+
+def batch_totals(base_url: str, model: str, timeout_s: float = 10.0) -> tuple[float, float] | None:
+    """(items, graph runs) so far for `model`, from GET /metrics; None when metrics are off."""
+    try:
+        response = httpx.get(f"{base_url}/metrics", timeout=timeout_s)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    items = runs = 0.0
+    for family in text_string_to_metric_families(response.text):
+        if family.name != BATCH_SIZE_METRIC:
+            continue
+        for sample in family.samples:
+            if sample.labels.get("model") != model:
+                continue
+            if sample.name == f"{BATCH_SIZE_METRIC}_sum":
+                items += sample.value
+            elif sample.name == f"{BATCH_SIZE_METRIC}_count":
+                runs += sample.value
+    return items, runs
+
+
+def mean_batch(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """Items per graph run between two readings; None when either is missing or nothing ran."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
