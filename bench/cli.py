@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_REQUESTS = "1:200,8:400,32:800"
@@ -73,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="setting for the served process and the ceiling (repeatable)",
     )
     parser.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="also measure the student bundle as committed at this git revision (old vs new "
+        "in one run)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("bench/RESULTS.md"), help="Markdown report path"
     )
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON")
@@ -101,7 +109,11 @@ def command_line(args: argparse.Namespace) -> str:
         "--single-items", str(args.single_items), "--cold-starts", str(args.cold_starts),
         "--datasets-root", str(args.datasets_root), "--out", str(args.out),
     ]  # fmt: skip
-    for flag, value in (("--teacher", args.teacher), ("--checkpoint", args.checkpoint)):
+    for flag, value in (
+        ("--teacher", args.teacher),
+        ("--checkpoint", args.checkpoint),
+        ("--baseline-rev", args.baseline_rev),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     for key, value in args.server_env:
@@ -113,8 +125,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.baseline import extract_bundle
     from bench.report import write_report
-    from bench.suite import BenchConfig, run_bench
+    from bench.suite import REPO_ROOT, BenchConfig, run_bench
 
     teacher = args.teacher or args.student.replace("-student", "-teacher")
     if teacher.lower() == "none" or not (args.bundle_dir / teacher).is_dir():
@@ -133,6 +146,13 @@ def run(args: argparse.Namespace) -> int:
         server_env=dict(args.server_env),
         profile_dir=args.profile,
     )
-    results = run_bench(config)
+    with tempfile.TemporaryDirectory(prefix="fusionserve-baseline-") as scratch:
+        if args.baseline_rev:
+            relative = (args.bundle_dir / args.student).resolve().relative_to(REPO_ROOT)
+            folder = extract_bundle(
+                REPO_ROOT, args.baseline_rev, relative.as_posix(), Path(scratch)
+            )
+            config = replace(config, baseline_dir=folder.parent, baseline_rev=args.baseline_rev)
+        results = run_bench(config)
     print(write_report(results, command_line(args), args.out, args.json))
     return 0

@@ -13,13 +13,15 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from app.contract.manifest import Manifest
 from bench.loadgen import LoadResult
+from bench.old_vs_new import baseline_section, baseline_targets
 from bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
+from bench.target import Target, fmt
 
 PACKAGES = ("onnxruntime", "numpy", "pillow", "tokenizers", "fastapi", "uvicorn", "httpx", "torch")
 SETTINGS_SHOWN = (
@@ -35,20 +37,11 @@ SETTINGS_SHOWN = (
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    goal: str
-    measured: str
-    holds: bool | None  # None: not measured in this run
-
-
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+_fmt = fmt
 
 
 def _levels(results: BenchResults) -> tuple[int, int]:
@@ -312,10 +305,10 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "| target | goal | measured | holds |",
         "|---|---|---|---|",
     ]
-    for t in targets(results):
+    for t in [*targets(results), *baseline_targets(results)]:
         verdict = "not measured" if t.holds is None else ("yes" if t.holds else "**no**")
         lines.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
-    lines += ["", *_cpu_section(results, r)]
+    lines += ["", *baseline_section(results), *_cpu_section(results, r)]
     lines += [
         "",
         "## Load generator runs (HTTP on loopback)",
@@ -393,7 +386,7 @@ def results_json(results: BenchResults, command: str, machine: dict[str, Any]) -
         for run in runs
     }
     raw["ratios"] = ratios(results)
-    raw["targets"] = [asdict(t) for t in targets(results)]
+    raw["targets"] = [asdict(t) for t in [*targets(results), *baseline_targets(results)]]
     raw["command"] = command
     raw["machine"] = machine
     return raw

@@ -28,6 +28,7 @@ from bench.samples import Sample, load_dev_samples, multipart_body
 from bench.server_metrics import batch_totals
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BASELINE_LABEL = "old student fp32"  # the student bundle from git history (--baseline-rev)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class BenchConfig:
     cold_starts: int = 3  # student launches timed to ready (the first served launch counts)
     server_env: Mapping[str, str] = field(default_factory=dict)  # FUSIONSERVE_* overrides
     profile_dir: Path | None = None  # py-spy profiles of each server at the top concurrency
+    baseline_dir: Path | None = None  # the student bundle as committed at baseline_rev
+    baseline_rev: str | None = None
 
 
 @dataclass
@@ -68,6 +71,13 @@ class Variant:
     precision: str
     ceiling: CeilingResult
     served: ServedRun
+    bundle_dir: Path | None = None  # where the bundle was read from
+    bundle_mb: float = 0.0  # every file it ships
+
+
+def bundle_mb(folder: Path) -> float:
+    """Every file a bundle ships (graphs, tokenizer, manifest, self-test image), in MB."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
 @dataclass
@@ -193,6 +203,7 @@ def _variant(
     label: str,
     bundle: str,
     precision: str,
+    bundle_dir: Path,
     samples: list[Sample],
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
@@ -200,13 +211,12 @@ def _variant(
     env = {**config.server_env, "FUSIONSERVE_PRECISION": precision}
     settings = _settings(config.server_env, precision)
     items = max(config.requests.values())
-    ceiling = measure_ceiling(
-        config.bundle_dir / bundle, settings, samples, items, config.single_items
-    )
+    ceiling = measure_ceiling(bundle_dir / bundle, settings, samples, items, config.single_items)
     port = free_port()
-    cmd = serve_command(config.bundle_dir, bundle, precision, port)
+    cmd = serve_command(bundle_dir, bundle, precision, port)
     served = _served_run(label, bundle, precision, cmd, port, env, bodies, config)
-    return Variant(label, bundle, precision, ceiling, served)
+    size = bundle_mb(bundle_dir / bundle)
+    return Variant(label, bundle, precision, ceiling, served, bundle_dir, size)
 
 
 def _cold_starts(config: BenchConfig, first_s: float) -> list[float]:
@@ -236,15 +246,18 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
     bodies = [multipart_body(s) for s in samples]
     say(f"{len(samples)} {manifest.task_set} dev samples; requests {dict(config.requests)}")
 
-    plan = [("student fp32", config.student, "fp32")]
+    here = config.bundle_dir
+    plan = [("student fp32", config.student, "fp32", here)]
     if INT8_MODEL_FILE in manifest.files:
-        plan.append(("student int8", config.student, "int8"))
+        plan.append(("student int8", config.student, "int8", here))
+    if config.baseline_dir is not None:
+        plan.append((BASELINE_LABEL, config.student, "fp32", config.baseline_dir))
     if config.teacher:
-        plan.append(("teacher fp32", config.teacher, "fp32"))
+        plan.append(("teacher fp32", config.teacher, "fp32", here))
     variants = []
-    for label, bundle, precision in plan:
+    for label, bundle, precision, bundle_dir in plan:
         say(f"{label}: ceiling, then served")
-        variants.append(_variant(label, bundle, precision, samples, bodies, config))
+        variants.append(_variant(label, bundle, precision, bundle_dir, samples, bodies, config))
 
     naive = None
     if config.checkpoint is not None:

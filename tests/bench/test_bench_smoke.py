@@ -77,10 +77,39 @@ def test_bench_tiny_run(
                 "int8_over_fp32", "cold_start_s", "served_server_cpu_ms_per_request",
                 "ceiling_cpu_ms_per_item", "naive_server_cpu_ms_per_request"):  # fmt: skip
         assert ratios[key] is not None and math.isfinite(ratios[key]) and ratios[key] > 0, key
-    assert len(data["targets"]) == 6
+    assert len(data["targets"]) == 10  # 6 + served CPU, p99/p50, int8 graph, bundle size
     for target in data["targets"]:
         assert target["holds"] in (True, False)  # every target measured; none decided here
         assert f"| {target['name']} | {target['goal']} |" in report
+
+
+@pytest.mark.slow
+def test_bench_measures_the_committed_bundle_beside_its_git_history(
+    wound_root: Path, tmp_path: Path
+) -> None:
+    """--baseline-rev: the student as committed at a revision, extracted from git and run in
+    the same benchmark; the old-vs-new table and the ratio target come out of one run."""
+    out, out_json = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = [
+        "bench", "--bundle-dir", "exported", "--student", "wound-student", "--teacher", "none",
+        "--checkpoint", "none", "--baseline-rev", "HEAD", "--datasets-root",
+        str(wound_root.parent), "--requests", "1:4,4:8", "--warmup", "1", "--samples", "4",
+        "--single-items", "3", "--cold-starts", "1", "--out", str(out), "--json", str(out_json),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(out_json.read_text())
+    assert [v["label"] for v in data["variants"]] == [
+        "student fp32",
+        "student int8",
+        "old student fp32",
+    ]
+    old = data["variants"][2]
+    assert old["bundle_dir"] != "exported" and old["served"]["levels"][1]["requests"] == 8
+    report = out.read_text()
+    assert "## Old vs new student (same run; old = `HEAD`)" in report
+    assert "| bundle MB |" in report
+    ceiling = next(t for t in data["targets"] if t["name"].startswith("student ceiling vs"))
+    assert ceiling["holds"] in (True, False) and "fp32" in ceiling["measured"]
 
 
 def test_requests_option_is_validated() -> None:
