@@ -1,8 +1,8 @@
 """Checkpoints: our self-describing format, and strict loading of research plain state_dicts.
 
 Our file (torch.save of a plain dict, loadable with ``weights_only=True``):
-``{"format": 1, "state_dict", "model_config", "task_set", "role", "tokenizer_json",
-"max_text_length", "labels", "training_config", "metrics", ...}``. Research ``.pth`` files are a
+``{"format": 1, "state_dict", "model_config", **CheckpointMetadata.to_dict()}`` (task set, role,
+tokenizer JSON, max text length, labels, training config, metrics). Research ``.pth`` files are a
 bare state_dict without any config, so they need the ModelConfig from the run's results.json.
 """
 
@@ -15,19 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from models.checkpoint_metadata import CheckpointMetadata
 from models.config import ModelConfig
 from models.multitask import MultiTaskModel
 
 CHECKPOINT_FORMAT = 1
-EXTRA_KEYS = (
-    "task_set",
-    "role",
-    "tokenizer_json",
-    "max_text_length",
-    "labels",
-    "training_config",
-    "metrics",
-)
 _RESERVED = ("format", "state_dict", "model_config")
 # Non-persistent HF buffers that older transformers versions saved into state_dicts.
 _TOLERATED_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
@@ -85,17 +77,23 @@ def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, Tensor]) -
 
 
 def save_checkpoint(
-    path: str | Path, model: MultiTaskModel, cfg: ModelConfig, extra: Mapping[str, Any]
+    path: str | Path,
+    model: MultiTaskModel,
+    cfg: ModelConfig,
+    metadata: CheckpointMetadata | Mapping[str, Any],
 ) -> None:
-    """Write our checkpoint format; `extra` carries EXTRA_KEYS (any others are kept too)."""
+    """Write our checkpoint format (a plain mapping is read as CheckpointMetadata first)."""
+    if not isinstance(metadata, CheckpointMetadata):
+        metadata = CheckpointMetadata.from_dict(metadata)
+    extra = metadata.to_dict()
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
-        raise ValueError(f"extra may not contain reserved keys {clash}")
+        raise ValueError(f"metadata may not contain reserved keys {clash}")
     payload: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model_config": cfg.to_dict(),
-        **dict(extra),
+        **extra,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +104,8 @@ def save_checkpoint(
 
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[MultiTaskModel, ModelConfig, dict[str, Any]]:
-    """Load our format → (model in eval mode, its config, the extra fields)."""
+) -> tuple[MultiTaskModel, ModelConfig, CheckpointMetadata]:
+    """Load our format → (model in eval mode, its config, its metadata)."""
     payload = torch.load(Path(path), map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or "model_config" not in payload:
         raise ValueError(
@@ -116,12 +114,17 @@ def load_checkpoint(
         )
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: unsupported checkpoint format {payload.get('format')!r}")
+    try:
+        metadata = CheckpointMetadata.from_dict(
+            {k: v for k, v in payload.items() if k not in _RESERVED}
+        )
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     cfg = ModelConfig.from_dict(payload["model_config"])
     model = MultiTaskModel(cfg)
     load_state_dict_compat(model, payload["state_dict"])
     model.eval()
-    extra = {k: v for k, v in payload.items() if k not in _RESERVED}
-    return model, cfg, extra
+    return model, cfg, metadata
 
 
 def load_research_checkpoint(

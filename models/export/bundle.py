@@ -35,6 +35,7 @@ from app.contract.manifest import (
 from app.contract.tasks import TaskSetSpec, task_set
 from app.contract.text import trim_padding
 from models.checkpoint import load_checkpoint
+from models.checkpoint_metadata import MetadataError
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.onnx_export import (
@@ -198,24 +199,25 @@ def calibrate_on_dev(
 
 def checkpoint_source(checkpoint: Path) -> ModelSource:
     """A checkpoint written by `fusionserve train` as a model source."""
-    model, _cfg, extra = load_checkpoint(checkpoint)
-    for key in ("task_set", "role", "tokenizer_json", "max_text_length"):
-        if key not in extra:
-            raise ExportError(f"{checkpoint}: checkpoint lacks {key!r}")
-    spec = task_set(str(extra["task_set"]))
-    training_config = dict(extra.get("training_config") or {})
+    model, _cfg, meta = load_checkpoint(checkpoint)
+    try:
+        tokenizer_json = meta.require_tokenizer()
+    except MetadataError as exc:
+        raise ExportError(f"{checkpoint}: {exc}") from None
+    spec = task_set(meta.task_set)
+    training_config = dict(meta.training_config or {})
     return ModelSource(
         checkpoint=checkpoint,
         model=model,
         task_set=spec.name,
-        role=str(extra["role"]),
-        labels=_labels(spec, extra.get("labels")),
-        tokenizer_json=str(extra["tokenizer_json"]),
-        max_length=int(extra["max_text_length"]),
+        role=meta.role,
+        labels=_labels(spec, meta.labels),
+        tokenizer_json=tokenizer_json,
+        max_length=meta.max_text_length,
         training_config=training_config,
-        provenance={"source": "trained", "training": training_config.get("provenance")},
-        checkpoint_metrics=extra.get("metrics"),
-        image_size=int((training_config.get("data") or {}).get("image_size") or 224),
+        provenance={"source": "trained", "training": meta.provenance},
+        checkpoint_metrics=meta.metrics,
+        image_size=meta.image_size,
     )
 
 

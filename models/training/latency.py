@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for path in args.checkpoints:
-        model, _cfg, extra = load_checkpoint(path)
-        length = int(extra["max_text_length"])
-        size = int(extra.get("training_config", {}).get("data", {}).get("image_size", 224))
+        model, _cfg, meta = load_checkpoint(path)
+        length, size = meta.max_text_length, meta.image_size
         row = {
             "checkpoint": str(path),
             "parameters": count_parameters(model),

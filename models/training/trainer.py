@@ -1,13 +1,13 @@
 """The epoch loop shared by teacher and student training.
 
 One AdamW over every trainable parameter (model + distillation projector), created once;
-seeded shuffling/flips; dev evaluation after every epoch; the best mean-macro-F1 epoch is
-checkpointed and every epoch's metrics are rewritten to `metrics.json` next to it.
+seeded shuffling/flips; dev evaluation after every epoch; the kept epoch (best dev mean
+macro-F1, or the last) is checkpointed and every epoch's metrics are rewritten to
+`metrics.json` next to it.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from models.training.config import OptimConfig
-from models.training.evaluate import evaluate
+from models.training.epoch_report import (
+    FitResult,
+    dev_score,
+    epoch_line,
+    epoch_record,
+    select_epoch,
+    summary,
+    write_metrics,
+)
 from models.training.schedule import build_schedule
 from models.training.tensors import Batch, SplitTensors
 from models.training.unimodal import hide_text
@@ -27,102 +35,125 @@ from models.training.unimodal import hide_text
 LossFn = Callable[[dict[str, Tensor], Batch], tuple[Tensor, dict[str, float]]]
 SaveFn = Callable[[dict[str, Any]], None]
 
+__all__ = ["FitJob", "FitResult", "LossFn", "SaveFn", "fit", "step", "write_metrics"]
+
 
 @dataclass
-class FitResult:
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_score: float = -1.0
-    wall_s: float = 0.0
+class FitJob:
+    """What a training run hands the epoch loop."""
+
+    model: nn.Module
+    train: SplitTensors
+    dev: SplitTensors
+    task_names: tuple[str, str]
+    optim: OptimConfig
+    batch_size: int
+    seed: int
+    loss_fn: LossFn
+    save_best: SaveFn  # called with the kept epoch's record
+    metrics_path: Path
+    header: dict[str, Any]  # the run's description, written before the epoch summary
+    extra_modules: list[nn.Module] = field(default_factory=list)  # trained too (KD projector)
+    frozen: list[nn.Module] = field(default_factory=list)  # kept in eval mode (no dropout)
+    progress: bool = True
 
 
-def fit(
-    model: nn.Module,
-    extra_modules: list[nn.Module],
-    train: SplitTensors,
-    dev: SplitTensors,
-    task_names: tuple[str, str],
-    optim: OptimConfig,
-    batch_size: int,
-    seed: int,
-    loss_fn: LossFn,
-    save_best: SaveFn,
-    metrics_path: Path,
-    header: dict[str, Any],
-    progress: bool = True,
-    frozen: list[nn.Module] | None = None,
-) -> FitResult:
-    params = [p for m in [model, *extra_modules] for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
-    steps_per_epoch = -(-len(train) // batch_size)
-    scheduler = build_schedule(
-        optimizer, optim.schedule, steps_per_epoch * optim.epochs, optim.warmup_ratio
+@dataclass
+class FitState:
+    """What the loop advances: optimizer, schedule, the shuffling RNG and the results."""
+
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    steps_per_epoch: int
+    started: float = field(default_factory=time.perf_counter)
+    result: FitResult = field(default_factory=FitResult)
+
+    @classmethod
+    def start(cls, job: FitJob) -> FitState:
+        modules = [job.model, *job.extra_modules]
+        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        optim = job.optim
+        optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        steps_per_epoch = -(-len(job.train) // job.batch_size)
+        scheduler = build_schedule(
+            optimizer, optim.schedule, steps_per_epoch * optim.epochs, optim.warmup_ratio
+        )
+        generator = torch.Generator().manual_seed(job.seed)
+        return cls(params, optimizer, scheduler, generator, steps_per_epoch)
+
+
+def fit(job: FitJob) -> FitResult:
+    """Train for optim.epochs epochs; returns the history and the kept epoch."""
+    state = FitState.start(job)
+    for epoch in range(1, job.optim.epochs + 1):
+        train_means = train_epoch(job, state, epoch)
+        record = epoch_record(
+            job.model, job.dev, job.task_names, job.batch_size, epoch, train_means
+        )
+        record["elapsed_s"] = round(time.perf_counter() - state.started, 1)
+        keep_if_selected(job, state.result, record)
+        state.result.wall_s = time.perf_counter() - state.started
+        write_metrics(job.metrics_path, {**job.header, **summary(state.result)})
+        best = state.result.best_epoch == epoch
+        print(epoch_line(record, job.task_names, best), flush=True)
+    return state.result
+
+
+def train_epoch(job: FitJob, state: FitState, epoch: int) -> dict[str, float]:
+    """One pass over the shuffled training split; returns the sample-weighted loss means."""
+    set_train_modes(job)
+    optim = job.optim
+    totals: dict[str, float] = {}
+    seen = 0
+    bar = tqdm(
+        job.train.batches(job.batch_size, state.generator, optim.hflip, optim.crop_min_scale),
+        total=state.steps_per_epoch,
+        desc=f"epoch {epoch}/{optim.epochs}",
+        disable=not job.progress,
+        leave=False,
     )
-    generator = torch.Generator().manual_seed(seed)
-    result = FitResult()
-    start = time.perf_counter()
-    for epoch in range(1, optim.epochs + 1):
-        model.train()
-        for module in extra_modules:
-            module.train()
-        for module in frozen or []:
-            module.eval()  # fixed pretrained parts: no dropout, no gradients
-        totals: dict[str, float] = {}
-        seen = 0
-        bar = tqdm(
-            train.batches(batch_size, generator, optim.hflip, optim.crop_min_scale),
-            total=steps_per_epoch,
-            desc=f"epoch {epoch}/{optim.epochs}",
-            disable=not progress,
-            leave=False,
-        )
-        for batch in bar:
-            ids, mask = batch.input_ids, batch.attention_mask
-            if train.empty_text is not None:
-                ids, mask = hide_text(ids, mask, optim.text_dropout, generator, train.empty_text)
-            out = model(batch.pixel_values, ids, mask)
-            loss, parts = loss_fn(out, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}: non-finite loss {float(loss)} ({parts})")
-            step(loss, optimizer, scheduler, params, optim.grad_clip)
-            n = len(batch.index)
-            seen += n
-            for key, value in {"loss": float(loss.detach()), **parts}.items():
-                totals[key] = totals.get(key, 0.0) + value * n
-            bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}")
-        dev_metrics = evaluate(model, dev, task_names, batch_size)
-        score = float(dev_metrics["mean_macro_f1"])  # type: ignore[arg-type]
-        train_means = {k: v / max(seen, 1) for k, v in totals.items()}
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "train": train_means,
-            "dev": dev_metrics,
-            **ablations(model, dev, task_names, batch_size),
-            "elapsed_s": round(time.perf_counter() - start, 1),
-        }
-        result.history.append(record)
-        if select_epoch(optim.select, score, result.best_score, epoch, optim.epochs):
-            result.best_score, result.best_epoch = score, epoch
-            save_best(record)
-        result.wall_s = time.perf_counter() - start
-        write_metrics(metrics_path, {**header, **summary(result)})
-        print(
-            f"epoch {epoch}: loss {train_means.get('loss', 0.0):.4f} "
-            + " ".join(
-                f"{t} f1 {dev_metrics[t]['macro_f1']:.3f}"  # type: ignore[index]
-                for t in task_names
-            )
-            + f" mean {score:.4f}"
-            + "".join(
-                f" | {view} "
-                + " ".join(f"{t} {record[view][t]['macro_f1']:.3f}" for t in task_names)
-                for view in ("dev_image_only", "dev_text_only")
-                if view in record
-            )
-            + (" *best*" if result.best_epoch == epoch else ""),
-            flush=True,
-        )
-    return result
+    for batch in bar:
+        loss, parts = batch_loss(job, state.generator, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch}: non-finite loss {float(loss)} ({parts})")
+        step(loss, state.optimizer, state.scheduler, state.params, optim.grad_clip)
+        n = len(batch.index)
+        seen += n
+        for key, value in {"loss": float(loss.detach()), **parts}.items():
+            totals[key] = totals.get(key, 0.0) + value * n
+        bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}")
+    return {k: v / max(seen, 1) for k, v in totals.items()}
+
+
+def set_train_modes(job: FitJob) -> None:
+    job.model.train()
+    for module in job.extra_modules:
+        module.train()
+    for module in job.frozen:
+        module.eval()  # fixed pretrained parts: no dropout, no gradients
+
+
+def batch_loss(
+    job: FitJob, generator: torch.Generator, batch: Batch
+) -> tuple[Tensor, dict[str, float]]:
+    """Forward one batch (some texts swapped for the empty-text fallback) and its loss."""
+    ids, mask = batch.input_ids, batch.attention_mask
+    empty_text = job.train.empty_text
+    if empty_text is not None:
+        ids, mask = hide_text(ids, mask, job.optim.text_dropout, generator, empty_text)
+    out = job.model(batch.pixel_values, ids, mask)
+    return job.loss_fn(out, batch)
+
+
+def keep_if_selected(job: FitJob, result: FitResult, record: dict[str, Any]) -> None:
+    """Record the epoch, and checkpoint it when the selection rule keeps it."""
+    result.history.append(record)
+    epoch, score = record["epoch"], dev_score(record)
+    if select_epoch(job.optim.select, score, result.best_score, epoch, job.optim.epochs):
+        result.best_score, result.best_epoch = score, epoch
+        job.save_best(record)
 
 
 def step(
@@ -139,36 +170,3 @@ def step(
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     scheduler.step()
-
-
-def select_epoch(select: str, score: float, best: float, epoch: int, epochs: int) -> bool:
-    """Whether this epoch's weights become the checkpoint: the best dev score so far
-    ("best"), or the final epoch whatever its score ("last": a recipe, not a dev-picked epoch)."""
-    return epoch == epochs if select == "last" else score > best
-
-
-def ablations(
-    model: nn.Module, dev: SplitTensors, task_names: tuple[str, str], batch_size: int
-) -> dict[str, Any]:
-    """Dev metrics with the text left out and with a black image (evaluate's conditions)."""
-    if dev.empty_text is None:
-        return {}
-    return {
-        "dev_image_only": evaluate(model, dev.image_only(), task_names, batch_size),
-        "dev_text_only": evaluate(model, dev.text_only(), task_names, batch_size),
-    }
-
-
-def summary(result: FitResult) -> dict[str, Any]:
-    return {
-        "best_epoch": result.best_epoch,
-        "best_dev_mean_macro_f1": result.best_score,
-        "train_wall_s": round(result.wall_s, 1),
-        "epochs": result.history,
-    }
-
-
-def write_metrics(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)

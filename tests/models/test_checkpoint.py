@@ -15,6 +15,7 @@ from models.checkpoint import (
     load_state_dict_compat,
     save_checkpoint,
 )
+from models.checkpoint_metadata import CheckpointMetadata
 from models.multitask import MultiTaskModel
 from tests.models.tiny_configs import tiny_batch, tiny_config
 
@@ -43,9 +44,10 @@ def test_round_trip_restores_config_extra_and_outputs(tmp_path: Path) -> None:
     cfg = model.cfg
     path = tmp_path / "ckpt" / "student.pt"
     save_checkpoint(path, model, cfg, EXTRA)
-    loaded, loaded_cfg, extra = load_checkpoint(path)
+    loaded, loaded_cfg, meta = load_checkpoint(path)
     assert loaded_cfg == cfg
-    assert extra == {**EXTRA}
+    assert meta == CheckpointMetadata.from_dict(EXTRA)
+    assert meta.to_dict() == EXTRA
     assert not loaded.training
     batch = tiny_batch()
     with torch.no_grad():
@@ -58,7 +60,26 @@ def test_round_trip_restores_config_extra_and_outputs(tmp_path: Path) -> None:
 def test_reserved_extra_keys_rejected(tmp_path: Path) -> None:
     model = trained_like()
     with pytest.raises(ValueError, match="reserved"):
-        save_checkpoint(tmp_path / "x.pt", model, model.cfg, {"state_dict": {}})
+        save_checkpoint(tmp_path / "x.pt", model, model.cfg, {**EXTRA, "state_dict": {}})
+
+
+def test_typed_metadata_is_written_as_the_old_plain_keys(tmp_path: Path) -> None:
+    """Checkpoints stay plain dicts: readers from before the class still find every key."""
+    model = trained_like()
+    path = tmp_path / "typed.pt"
+    save_checkpoint(path, model, model.cfg, CheckpointMetadata.from_dict(EXTRA))
+    payload = torch.load(path, weights_only=True)
+    assert {k: v for k, v in payload.items() if k in EXTRA} == EXTRA
+
+
+def test_checkpoint_without_metadata_names_the_missing_key(tmp_path: Path) -> None:
+    model = trained_like()
+    path = tmp_path / "bare.pt"
+    torch.save(
+        {"format": 1, "state_dict": model.state_dict(), "model_config": model.cfg.to_dict()}, path
+    )
+    with pytest.raises(ValueError, match=r"bare\.pt: checkpoint lacks 'task_set'"):
+        load_checkpoint(path)
 
 
 def test_research_state_dict_with_position_ids_buffer_loads(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from models.multitask import count_parameters
 
 def test_manifest_describes_the_bundle(tiny_bundle: Path, tiny_checkpoint: Path) -> None:
     manifest = Manifest.load(tiny_bundle)
-    model, cfg, extra = load_checkpoint(tiny_checkpoint)
+    model, cfg, meta = load_checkpoint(tiny_checkpoint)
     spec = task_set("medpix")
 
     on_disk = {p.name for p in tiny_bundle.iterdir()} - {"manifest.json"}
@@ -30,12 +30,12 @@ def test_manifest_describes_the_bundle(tiny_bundle: Path, tiny_checkpoint: Path)
     assert {MODEL_FILE, "tokenizer.json", manifest.self_test.image} <= on_disk  # type: ignore[union-attr]
     for name, digest in manifest.files.items():
         assert sha256_file(tiny_bundle / name) == digest
-    assert (tiny_bundle / "tokenizer.json").read_text(encoding="utf-8") == extra["tokenizer_json"]
+    assert (tiny_bundle / "tokenizer.json").read_text(encoding="utf-8") == meta.tokenizer_json
 
     assert (manifest.name, manifest.task_set, manifest.role) == ("medpix-tiny", "medpix", "student")
     assert manifest.fusion == "cross_attention"
     assert manifest.backbones == {"vision": cfg.vision, "text": cfg.text}
-    assert manifest.preprocessing.max_text_length == extra["max_text_length"]
+    assert manifest.preprocessing.max_text_length == meta.max_text_length
     assert manifest.preprocessing.image_size == 224
     assert [t.name for t in manifest.tasks] == list(spec.task_names)
     for task in manifest.tasks:
@@ -44,7 +44,7 @@ def test_manifest_describes_the_bundle(tiny_bundle: Path, tiny_checkpoint: Path)
         assert task.temperature == pytest.approx(manifest.metrics["dev"][task.name]["temperature"])
     assert manifest.modality_weights_output == "modality_weights"
     assert manifest.parameter_count == count_parameters(model)
-    assert manifest.training_config == extra["training_config"]
+    assert manifest.training_config == meta.training_config
     assert "10.1007/s41019-025-00297-8" in manifest.provenance["citation"]
     assert manifest.provenance["checkpoint_sha256"] == sha256_file(tiny_checkpoint)
     assert manifest.created_at and manifest.git_commit

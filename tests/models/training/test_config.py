@@ -53,6 +53,20 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("data", "medpix", r"data: expected a mapping"),
         ("extra", 1, r"unknown key 'extra'"),
         ("init.freeze_text", True, r"'init\.freeze_text': needs 'init\.text_weights'"),
+        ("optim.lr", True, r"'optim\.lr': expected a number, got True"),
+        ("optim.lr", 0, r"'optim\.lr': must be > 0, got 0\.0"),
+        ("optim.crop_min_scale", 0, r"'optim\.crop_min_scale': must be in \(0, 1\]"),
+        ("optim", None, r"optim: expected a mapping, got NoneType"),
+        ("data.columns", {"image": 3}, r"'data\.columns\.image': expected a string, got 3"),
+        ("data.image_size", "224", r"'data\.image_size': expected an integer, got '224'"),
+        ("tokenizer.max_length", 0, r"'tokenizer\.max_length': must be > 0, got 0"),
+        ("model", "bert", r"'model': expected a mapping, got 'bert'"),
+        ("name", 5, r"'name': expected a string, got 5"),
+        ("threads", 1.5, r"'threads': expected an integer"),
+        ("pretrain_vision", {"lr": 0.1}, r"missing required key 'pretrain_vision\.epochs'"),
+        ("pretrain_vision", {"epochs": 0}, r"'pretrain_vision\.epochs' and '\.lr': must be > 0"),
+        ("pretrain_vision", {"epochs": 1, "warmup_ratio": 1}, r"'pretrain_vision\.warmup_ratio'"),
+        ("tokenizer.colour", 1, r"unknown key 'tokenizer\.colour'; valid keys: \['from_teacher'"),
     ],
 )
 def test_bad_values_name_their_key(path: str, value: Any, message: str) -> None:
@@ -125,3 +139,41 @@ def test_embedding_seed_and_whole_encoder_are_exclusive() -> None:
     raw = _with("init", {"text_weights": "a.safetensors", "text_embeddings": "a.safetensors"})
     with pytest.raises(ConfigError, match=r"'init\.text_embeddings': cannot be combined"):
         TrainConfig.from_dict(raw)
+
+
+def test_root_must_be_a_mapping() -> None:
+    with pytest.raises(ConfigError, match="config: expected a mapping, got list"):
+        TrainConfig.from_dict([BASE])
+
+
+def test_tokenizer_path_and_teacher_tokenizer_are_exclusive() -> None:
+    raw = _with("role", "student")
+    raw["distill"] = {"teacher_checkpoint": "t.pt"}
+    raw["tokenizer"] = {"from_teacher": True, "path": "vocab.txt"}
+    with pytest.raises(ConfigError, match=r"'tokenizer\.path': cannot be combined"):
+        TrainConfig.from_dict(raw)
+
+
+def test_defaults_and_numbers_as_floats() -> None:
+    """Ints and numeric strings become floats where the key is a number; defaults fill in."""
+    cfg = TrainConfig.from_dict(_with("optim", {"lr": 1, "weight_decay": "0", "grad_clip": 2}))
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.grad_clip) == (1.0, 0.0, 2.0)
+    assert isinstance(cfg.optim.lr, float) and cfg.optim.epochs == 10
+    assert cfg.data.cache_dir == "../artifacts/cache" and cfg.tokenizer.max_length == 128
+    assert cfg.distill is None and cfg.pretrain_vision is None and cfg.seed == 42
+
+
+def test_to_dict_lists_every_section_in_schema_order() -> None:
+    """The training_config stored in checkpoints keeps its shape (keys and their order)."""
+    raw = TrainConfig.from_dict(BASE).to_dict()
+    assert list(raw) == [
+        "name", "role", "data", "model", "output_dir", "tokenizer", "optim", "distill",
+        "init", "pretrain_vision", "seed", "threads", "provenance",
+    ]  # fmt: skip
+    assert raw["optim"]["select"] == "best" and raw["data"]["columns"] == {}
+
+
+def test_config_is_immutable() -> None:
+    cfg = TrainConfig.from_dict(BASE)
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.optim.epochs = 3

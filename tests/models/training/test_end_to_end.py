@@ -96,14 +96,16 @@ def test_teacher_writes_checkpoint_and_metrics(teacher_dir: Path) -> None:
     assert metrics["train_samples"] == metrics["dev_samples"] == LIMIT
     for task in ("modality", "location"):
         assert set(metrics["final_dev"][task]) == {"accuracy", "macro_f1", "roc_auc"}
-    _model, cfg, extra = load_checkpoint(teacher_dir / CHECKPOINT_NAME)
-    assert extra["role"] == "teacher" and extra["task_set"] == "medpix"
-    assert extra["max_text_length"] == 24
-    assert extra["labels"]["modality"] == ["CT", "MR"]
-    assert extra["training_config"]["optim"]["epochs"] == 2
-    assert extra["metrics"]["epoch"] == metrics["best_epoch"]
-    assert cfg.text_vocab_size == json.loads(extra["tokenizer_json"])["model"]["vocab"].__len__()
-    assert (teacher_dir / "tokenizer.json").read_text() == extra["tokenizer_json"]
+    _model, cfg, meta = load_checkpoint(teacher_dir / CHECKPOINT_NAME)
+    assert meta.role == "teacher" and meta.task_set == "medpix"
+    assert meta.max_text_length == 24
+    assert meta.labels is not None and meta.labels["modality"] == ["CT", "MR"]
+    assert meta.training_config is not None
+    assert meta.training_config["optim"]["epochs"] == 2
+    assert meta.metrics is not None and meta.metrics["epoch"] == metrics["best_epoch"]
+    tokenizer_json = meta.require_tokenizer()
+    assert cfg.text_vocab_size == len(json.loads(tokenizer_json)["model"]["vocab"])
+    assert (teacher_dir / "tokenizer.json").read_text() == tokenizer_json
 
 
 def test_combined_student_is_finite_and_reproducible(medpix_root, teacher_dir, tmp_path):
@@ -116,15 +118,15 @@ def test_combined_student_is_finite_and_reproducible(medpix_root, teacher_dir, t
     assert [e["train"] for e in second["epochs"]] == [e["train"] for e in first["epochs"]]
     assert second["final_dev"] == first["final_dev"]
     assert first["teacher_dev"]["modality"]["accuracy"] >= 0.0
-    model_a, _, extra = load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME)
+    model_a, _, meta = load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME)
     model_b, _, _ = load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)
     for (key, a), b in zip(
         model_a.state_dict().items(), model_b.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), key
-    assert extra["role"] == "student" and extra["max_text_length"] == 24
+    assert meta.role == "student" and meta.max_text_length == 24
     teacher_tokenizer = (teacher_dir / "tokenizer.json").read_text()
-    assert extra["tokenizer_json"] == teacher_tokenizer
+    assert meta.tokenizer_json == teacher_tokenizer
 
 
 @pytest.mark.parametrize(
@@ -261,8 +263,8 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
     assert out["best_epoch"] == 2  # "last": the recipe's final epoch, whatever dev says
     assert set(out["epochs"][0]) >= {"dev_image_only", "dev_text_only"}
     assert out["teacher_dev"]["modality"]["accuracy"] >= 0.0
-    student, model_cfg, extra = load_checkpoint(Path(out["checkpoint"]))
-    assert extra["tokenizer_json"] == (teacher_bundle / "tokenizer.json").read_text()
+    student, model_cfg, meta = load_checkpoint(Path(out["checkpoint"]))
+    assert meta.tokenizer_json == (teacher_bundle / "tokenizer.json").read_text()
     torch.manual_seed(7)  # the config's seed: the same initial weights as the run's
     initial = MultiTaskModel(model_cfg)
     table = "embeddings.word_embeddings.weight"

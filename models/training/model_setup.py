@@ -1,0 +1,69 @@
+"""The student or teacher network before its first step: the config's model section
+completed from the data, seeded initialisation, pretrained weights and frozen parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from models.config import ModelConfig
+from models.multitask import MultiTaskModel
+from models.training.config import ConfigError, InitConfig, TrainConfig
+from models.training.prepare import PreparedData
+from models.training.pretrained import (
+    freeze,
+    load_text_weights,
+    resolve_path,
+    seed_word_embeddings,
+    word_embeddings,
+)
+
+
+@dataclass
+class BuiltModel:
+    model: MultiTaskModel
+    frozen: list[torch.nn.Module] = field(default_factory=list)  # kept in eval mode
+
+    @property
+    def cfg(self) -> ModelConfig:
+        return self.model.cfg
+
+    @property
+    def class_counts(self) -> tuple[int, int]:
+        return self.cfg.num_classes[0], self.cfg.num_classes[1]
+
+
+def model_config(cfg: TrainConfig, data: PreparedData) -> ModelConfig:
+    """The config's model section completed from the data: class counts and vocab size."""
+    raw = dict(cfg.model)
+    raw["num_classes"] = [len(data.spec.labels(t)) for t in data.spec.task_names]
+    raw["text_vocab_size"] = int(data.tokenizer.get_vocab_size())
+    text = raw.get("text")
+    if isinstance(text, dict):
+        positions = int(text.get("max_position_embeddings", 512))
+        if positions < data.max_length:
+            raise ConfigError(
+                f"'model.text.max_position_embeddings' ({positions}) < "
+                f"'tokenizer.max_length' ({data.max_length})"
+            )
+    try:
+        return ModelConfig.from_dict(raw)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"'model': {exc}") from None
+
+
+def build_model(mcfg: ModelConfig, init: InitConfig) -> BuiltModel:
+    """A fresh model (from the global torch RNG) with the `init` section applied."""
+    built = BuiltModel(MultiTaskModel(mcfg))
+    text = built.model.text
+    if init.text_weights is not None:
+        load_text_weights(text, resolve_path(init.text_weights, "init.text_weights"))
+    if init.text_embeddings is not None:
+        seed_word_embeddings(text, resolve_path(init.text_embeddings, "init.text_embeddings"))
+    if init.freeze_word_embeddings:
+        freeze(word_embeddings(text))
+    if init.freeze_text:
+        freeze(text)
+        built.frozen.append(text)
+    return built
