@@ -119,9 +119,19 @@ class InitConfig(Section):
     # Keep the word-embedding table fixed (its init, e.g. the PCA of MiniLM's): most of a small
     # student's parameters, and the part that memorises the training captions.
     freeze_word_embeddings: bool = False
+    # Start from a trained checkpoint of the same model config (fine-tuning; e.g. one rebuilt
+    # from a bundle by models.export.recover) instead of a fresh initialisation.
+    checkpoint: str | None = None
 
     @model_validator(mode="after")
     def _compatible(self) -> InitConfig:
+        if self.checkpoint is not None and (
+            self.text_weights is not None or self.text_embeddings is not None
+        ):
+            raise ConfigError(
+                "'init.checkpoint': cannot be combined with init.text_weights or "
+                "init.text_embeddings (the checkpoint holds every weight)"
+            )
         if self.freeze_text and self.text_weights is None:
             raise ConfigError(
                 "'init.freeze_text': needs 'init.text_weights' (a frozen random encoder)"

@@ -4,9 +4,11 @@ completed from the data, seeded initialisation, pretrained weights and frozen pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
 from models.multitask import MultiTaskModel
 from models.training.config import ConfigError, InitConfig, TrainConfig
@@ -56,6 +58,8 @@ def model_config(cfg: TrainConfig, data: PreparedData) -> ModelConfig:
 def build_model(mcfg: ModelConfig, init: InitConfig) -> BuiltModel:
     """A fresh model (from the global torch RNG) with the `init` section applied."""
     built = BuiltModel(MultiTaskModel(mcfg))
+    if init.checkpoint is not None:
+        load_trained_weights(built.model, resolve_path(init.checkpoint, "init.checkpoint"))
     text = built.model.text
     if init.text_weights is not None:
         load_text_weights(text, resolve_path(init.text_weights, "init.text_weights"))
@@ -67,3 +71,14 @@ def build_model(mcfg: ModelConfig, init: InitConfig) -> BuiltModel:
         freeze(text)
         built.frozen.append(text)
     return built
+
+
+def load_trained_weights(model: MultiTaskModel, path: Path) -> None:
+    """Copy a trained checkpoint's weights into `model`; its model config must be the same."""
+    trained, trained_cfg, _meta = load_checkpoint(path)
+    if trained_cfg.to_dict() != model.cfg.to_dict():
+        raise ConfigError(
+            f"'init.checkpoint': {path} has another model config than this run's 'model' "
+            "section (with the data's class counts and vocabulary size)"
+        )
+    model.load_state_dict(trained.state_dict())

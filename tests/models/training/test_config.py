@@ -139,6 +139,9 @@ def test_embedding_seed_and_whole_encoder_are_exclusive() -> None:
     raw = _with("init", {"text_weights": "a.safetensors", "text_embeddings": "a.safetensors"})
     with pytest.raises(ConfigError, match=r"'init\.text_embeddings': cannot be combined"):
         TrainConfig.from_dict(raw)
+    raw = _with("init", {"checkpoint": "best.pt", "text_embeddings": "a.safetensors"})
+    with pytest.raises(ConfigError, match=r"'init\.checkpoint': cannot be combined"):
+        TrainConfig.from_dict(raw)
 
 
 def test_root_must_be_a_mapping() -> None:

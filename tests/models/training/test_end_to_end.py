@@ -13,8 +13,10 @@ import yaml
 
 from fusionserve.cli import main as cli_main
 from models.checkpoint import load_checkpoint
+from models.config import ModelConfig
 from models.multitask import MultiTaskModel
-from models.training.config import ConfigError, TrainConfig
+from models.training.config import ConfigError, InitConfig, TrainConfig
+from models.training.model_setup import build_model
 from models.training.run import CHECKPOINT_NAME, METRICS_NAME, train_model
 
 LIMIT = 16
@@ -274,3 +276,14 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
     raw["distill"]["loss"] = "combined"
     with pytest.raises(ConfigError, match="'combined' needs the teacher's features"):
         train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
+
+
+def test_init_checkpoint_starts_from_the_trained_weights(teacher_dir: Path) -> None:
+    path = teacher_dir / "best.pt"
+    trained, cfg, _meta = load_checkpoint(path)
+    built = build_model(cfg, InitConfig(checkpoint=str(path)))
+    for key, value in trained.state_dict().items():
+        assert torch.equal(built.model.state_dict()[key], value), key
+    other = ModelConfig.from_dict({**cfg.to_dict(), "dropout": 0.3})
+    with pytest.raises(ConfigError, match="another model config"):
+        build_model(other, InitConfig(checkpoint=str(path)))
