@@ -26,13 +26,14 @@ from app.contract.manifest import (
     Manifest,
     checksum_mismatches,
 )
-from app.contract.self_test import SELF_TEST_LIMITS
+from app.contract.self_test import SELF_TEST_LIMITS, compare, self_test_case
+from app.contract.session import CPU
 from app.contract.tasks import TASK_SETS
 from app.contract.text import TextEncoder
 from app.errors import InvalidRequest, ModelNotReady, UnknownModel, UnknownRole
 from app.hooks import ServingHooks
 from app.preprocess import InputSpec, PreparedInputs, prepare
-from app.runtime import CPU, OnnxModel, load_onnx_model
+from app.runtime import OnnxModel, load_onnx_model
 from app.settings import Settings
 
 logger = logging.getLogger("fusionserve.registry")
@@ -211,17 +212,16 @@ class ModelRegistry:
         except Exception as exc:
             raise BundleError(f"warm-up inference failed: {exc}") from None
         _check_outputs(manifest, single + several)
-        exact = onnx.precision == "fp32" and onnx.provider == CPU
-        if sample is not None and exact:
-            for output, expected in sample.expected.items():
-                if output not in single[0]:
-                    continue
-                diff = float(np.max(np.abs(single[0][output] - np.asarray(expected))))
-                if diff > sample.tolerance:
-                    raise BundleError(
-                        f"self-test mismatch on {output}: max |diff| {diff:.2e} > "
-                        f"{sample.tolerance:.0e} (preprocessing or graph differs from export)"
-                    )
+        case = self_test_case(manifest, "int8" if onnx.precision == "int8" else "fp32")
+        if case is None or onnx.provider != CPU:  # other devices round differently
+            return
+        _, mismatches = compare(case, manifest, single[0])
+        if mismatches:
+            first = mismatches[0]
+            raise BundleError(
+                f"self-test mismatch on {first.output}: {first.problem} "
+                "(preprocessing or graph differs from export)"
+            )
 
     async def close(self) -> None:
         """Drain: refuse new items, finish queued ones, stop every batcher."""

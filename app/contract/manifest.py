@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from app.contract.text import EMPTY_TEXT_FALLBACK
 
@@ -20,6 +26,7 @@ MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+SELF_TEST_OPTIONAL_KEYS = ("expected_int8", "tolerance_int8", "onnxruntime_max_abs_diff", "labels")
 
 
 class Preprocessing(BaseModel):
@@ -47,14 +54,27 @@ class TaskSpec(BaseModel):
 
 
 class SelfTest(BaseModel):
-    """One real dev sample and the probabilities the exporter recorded for it."""
+    """One real dev sample and the outputs the exporter recorded for it, per graph.
+
+    `app.contract.self_test` turns this into the checks export, verify and serve run.
+    """
 
     model_config = ConfigDict(extra="allow")
 
     image: str  # file inside the bundle
     text: str
-    expected: dict[str, list[float]]  # output name → probabilities
+    expected: dict[str, list[float]]  # output name → fp32 graph's values (from eager PyTorch)
     tolerance: float = 1e-4
+    expected_int8: dict[str, list[float]] | None = None  # the int8 graph's own values
+    tolerance_int8: float | None = None
+    onnxruntime_max_abs_diff: float | None = None  # fp32 graph vs PyTorch at export
+    labels: dict[str, str] | None = None  # the sample's true labels (synthetic probes: none)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_optionals(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Optional records absent from a bundle stay absent in its manifest (no nulls)."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in SELF_TEST_OPTIONAL_KEYS}
 
 
 class Manifest(BaseModel):
@@ -83,6 +103,11 @@ class Manifest(BaseModel):
     def version(self) -> str:
         """Short content version: the sha256 prefix of the fp32 graph."""
         return self.files.get(MODEL_FILE, "")[:12]
+
+    @property
+    def int8_file(self) -> str | None:
+        """The int8 graph's file name, when the bundle ships one."""
+        return None if self.int8 is None else str(self.int8.get("file", INT8_MODEL_FILE))
 
     def task(self, name: str) -> TaskSpec:
         for spec in self.tasks:

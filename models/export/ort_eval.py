@@ -6,6 +6,7 @@ int8 metrics and parity are all computed from onnxruntime outputs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,16 +14,16 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from app.contract.graph import INPUT_NAMES
+from app.contract.graph import graph_feeds
+from app.contract.session import RuntimeOptions, open_session
 from models.export.onnx_export import CalibratedProbabilities
 
 
 def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """A CPU session opened as the service opens it; `threads` intra-op threads (default: one
+    per core, export has the machine to itself)."""
+    options = RuntimeOptions(intra_op_threads=threads or os.cpu_count() or 1, inter_op_threads=1)
+    return open_session(path, options)
 
 
 def run_session(
@@ -37,17 +38,7 @@ def run_session(
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for start in range(0, len(input_ids), batch_size):
         rows = slice(start, start + batch_size)
-        feeds = dict(
-            zip(
-                INPUT_NAMES,
-                (
-                    np.ascontiguousarray(pixel_values[rows], dtype=np.float32),
-                    np.ascontiguousarray(input_ids[rows], dtype=np.int64),
-                    np.ascontiguousarray(attention_mask[rows], dtype=np.int64),
-                ),
-                strict=True,
-            )
-        )
+        feeds = graph_feeds(pixel_values[rows], input_ids[rows], attention_mask[rows])
         for name, value in zip(names, session.run(names, feeds), strict=True):
             parts[name].append(value)
     return {n: np.concatenate(v) for n, v in parts.items()}

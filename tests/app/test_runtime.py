@@ -1,4 +1,4 @@
-"""Execution providers with CPU fallback, session options, precision choice, batch shapes."""
+"""Served graphs: provider fallback, precision choice, batch shapes, I/O binding."""
 
 from __future__ import annotations
 
@@ -13,37 +13,10 @@ from app.contract.image import ImageLimits
 from app.contract.manifest import TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, bucketed_length
 from app.preprocess import InputSpec, prepare
-from app.runtime import (
-    choose_model_file,
-    load_onnx_model,
-    resolve_providers,
-    session_options,
-    uses_io_binding,
-)
+from app.runtime import choose_model_file, load_onnx_model, uses_io_binding
 from tests.app.helpers import WOUND_IMAGE, WOUND_TEXT, tiny_settings
 
 CPU = "CPUExecutionProvider"
-
-
-def test_resolve_providers_keeps_order_and_falls_back_to_cpu() -> None:
-    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", CPU]
-    requested = ["CUDAExecutionProvider", "TensorrtExecutionProvider"]
-    assert resolve_providers(requested, available) == (
-        ["CUDAExecutionProvider", "TensorrtExecutionProvider", CPU],
-        [],
-    )
-    usable, missing = resolve_providers(["CUDAExecutionProvider", CPU], [CPU])
-    assert usable == [CPU] and missing == ["CUDAExecutionProvider"]
-    assert resolve_providers([], [CPU]) == ([CPU], [])
-
-
-def test_session_options_follow_settings(tmp_path: Path) -> None:
-    settings = tiny_settings(
-        tmp_path, intra_op_threads=2, inter_op_threads=1, graph_optimization="basic"
-    )
-    options = session_options(settings)
-    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
-    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
 
 
 def test_unavailable_provider_warns_and_serves_on_cpu(
@@ -140,15 +113,6 @@ def test_dynamic_text_graphs_run_batches_cut_to_their_longest_text(
     longest = max(min(i.text_tokens, length) for i in items)
     assert recorder.lengths == [bucketed_length(longest, length) if dynamic else length]
     assert (recorder.lengths[0] < length) is dynamic
-
-
-def test_intra_op_threads_auto_is_half_the_cores() -> None:
-    from app.runtime import intra_op_threads
-
-    assert intra_op_threads(0, cpu_count=2) == 1
-    assert intra_op_threads(0, cpu_count=1) == 1
-    assert intra_op_threads(0, cpu_count=16) == 8
-    assert intra_op_threads(3, cpu_count=16) == 3
 
 
 def test_io_binding_is_automatic_on_gpu_providers_only() -> None:

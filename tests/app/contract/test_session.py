@@ -1,0 +1,49 @@
+"""Sessions as every side opens them: providers with CPU fallback, threads, optimisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from app.contract.session import (
+    CPU,
+    RuntimeOptions,
+    intra_op_threads,
+    open_session,
+    resolve_providers,
+    session_options,
+)
+
+
+def test_resolve_providers_keeps_order_and_falls_back_to_cpu() -> None:
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", CPU]
+    requested = ["CUDAExecutionProvider", "TensorrtExecutionProvider"]
+    assert resolve_providers(requested, available) == (
+        ["CUDAExecutionProvider", "TensorrtExecutionProvider", CPU],
+        [],
+    )
+    usable, missing = resolve_providers(["CUDAExecutionProvider", CPU], [CPU])
+    assert usable == [CPU] and missing == ["CUDAExecutionProvider"]
+    assert resolve_providers([], [CPU]) == ([CPU], [])
+
+
+def test_session_options_follow_the_runtime_options() -> None:
+    options = session_options(
+        RuntimeOptions(intra_op_threads=2, inter_op_threads=1, graph_optimization="basic")
+    )
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+def test_intra_op_threads_auto_is_half_the_cores() -> None:
+    assert intra_op_threads(0, cpu_count=2) == 1
+    assert intra_op_threads(0, cpu_count=1) == 1
+    assert intra_op_threads(0, cpu_count=16) == 8
+    assert intra_op_threads(3, cpu_count=16) == 3
+
+
+def test_open_session_runs_on_cpu_when_a_provider_is_missing(tiny_bundle_dir: Path) -> None:
+    graph = tiny_bundle_dir / "medpix-student" / "model.onnx"
+    session = open_session(graph, RuntimeOptions(("NoSuchExecutionProvider", CPU), 1))
+    assert session.get_providers() == [CPU]
