@@ -9,18 +9,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from app.errors import InvalidUtf8, ModelNotReady, QueueFull, TextTooLong, as_service_error
+from app.errors import InvalidUtf8, QueueFull, TextTooLong, as_service_error
 from app.hooks import ServingHooks
-from app.postprocess import Prediction, postprocess
-from app.preprocess import PreprocessPool, prepare
-from app.registry import ModelRegistry, ServedModel
+from app.loaded_bundle import LoadedBundle
+from app.postprocess import Prediction
+from app.preprocess import PreprocessPool
+from app.registry import ModelRegistry
 from app.settings import Settings
 from app.timing import PhaseTimings
 
 
 @dataclass(frozen=True)
 class PredictionResult:
-    model: ServedModel
+    model: LoadedBundle
     prediction: Prediction
     timings: PhaseTimings
 
@@ -76,29 +77,23 @@ class InferenceService:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidUtf8("text contains characters that are not valid UTF-8") from None
-        served = self.registry.resolve(model, role)
-        batcher = served.batcher
-        if batcher is None or served.inputs is None or served.manifest is None:
-            raise ModelNotReady(f"model {served.name!r} is not loaded")
+        active = self.registry.resolve(model, role)
+        bundle, batcher = active.bundle, active.batcher
         try:
             with batcher.expecting():  # lets a waiting batch hold for this item
-                prepared, timings.preprocess = await self.pool.run(
-                    prepare, image, text, served.inputs
-                )
+                prepared, timings.preprocess = await self.pool.run(bundle.prepare, image, text)
         except QueueFull:
-            self.hooks.item_rejected(served.name, "queue_full")
+            self.hooks.item_rejected(bundle.name, "queue_full")
             raise
-        self.hooks.input_size(served.name, prepared.image_pixels, prepared.text_tokens)
+        self.hooks.input_size(bundle.name, prepared.image_pixels, prepared.text_tokens)
         outcome = await batcher.submit(prepared, deadline)
         timings.queue = outcome.queue_s
         timings.inference = outcome.inference_s
         timings.batch_size = outcome.batch_size
-        prediction = postprocess(
-            served.manifest, outcome.output, self.settings.low_confidence_threshold
-        )
+        prediction = bundle.postprocess(outcome.output, self.settings.low_confidence_threshold)
         timings.finish()
-        self.hooks.item_done(served.name, timings, prediction)
-        return PredictionResult(served, prediction, timings)
+        self.hooks.item_done(bundle.name, timings, prediction)
+        return PredictionResult(bundle, prediction, timings)
 
     async def close(self) -> None:
         await self.registry.close()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.preprocess import PreparedInputs, prepare
-from app.runtime import OnnxModel
+from app.bundle_loader import load_bundle
+from app.loaded_bundle import LoadedBundle
+from app.preprocess import PreparedInputs
 from app.settings import Settings
-from bench.ceiling import input_spec, load_pipeline
 from bench.samples import Sample
 
 WARMUP_RUNS = 3
@@ -35,24 +35,24 @@ def prepared(
     bundle_dir: Path, settings: Settings, samples: Sequence[Sample], count: int
 ) -> list[PreparedInputs]:
     """`count` items through the service's own preprocessing, cycling the samples."""
-    spec = input_spec(bundle_dir, settings)
+    bundle = load_bundle(bundle_dir, settings)
     return [
-        prepare(samples[i % len(samples)].image, samples[i % len(samples)].text, spec)
+        bundle.prepare(samples[i % len(samples)].image, samples[i % len(samples)].text)
         for i in range(count)
     ]
 
 
 def time_batch(
-    model: OnnxModel, batch: Sequence[PreparedInputs], min_seconds: float, min_runs: int = 5
+    bundle: LoadedBundle, batch: Sequence[PreparedInputs], min_seconds: float, min_runs: int = 5
 ) -> tuple[int, float, float]:
     """(runs, items/s, median ms per run) of `batch`, run back to back for ≥ min_seconds."""
     for _ in range(WARMUP_RUNS):
-        model.run_batch(batch)
+        bundle.run_batch(batch)
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < min_runs or time.perf_counter() - start < min_seconds:
         begin = time.perf_counter()
-        model.run_batch(batch)
+        bundle.run_batch(batch)
         times.append(time.perf_counter() - begin)
     elapsed = time.perf_counter() - start
     return len(times), len(times) * len(batch) / elapsed, 1000.0 * statistics.median(times)
@@ -66,13 +66,21 @@ def sweep(
     min_seconds: float,
 ) -> list[GraphRow]:
     """One session with `settings`; every batch size in `batches` (items cycled to fill it)."""
-    _, model = load_pipeline(bundle_dir, settings)
+    bundle = load_bundle(bundle_dir, settings)
     rows = []
     for size in batches:
         batch = [items[i % len(items)] for i in range(size)]
-        runs, rate, median_ms = time_batch(model, batch, min_seconds)
+        runs, rate, median_ms = time_batch(bundle, batch, min_seconds)
         rows.append(
-            GraphRow(bundle_dir.name, model.provider, model.io_binding, size, runs, rate, median_ms)
+            GraphRow(
+                bundle_dir.name,
+                bundle.onnx.provider,
+                bundle.onnx.io_binding,
+                size,
+                runs,
+                rate,
+                median_ms,
+            )
         )
     return rows
 
@@ -81,8 +89,8 @@ def max_abs_difference(
     bundle_dir: Path, settings: Settings, reference: Settings, items: Sequence[PreparedInputs]
 ) -> float:
     """Largest |output difference| over every output of one batch, `settings` vs `reference`."""
-    _, model = load_pipeline(bundle_dir, settings)
-    _, ref = load_pipeline(bundle_dir, reference)
+    model = load_bundle(bundle_dir, settings)
+    ref = load_bundle(bundle_dir, reference)
     worst = 0.0
     for got, want in zip(model.run_batch(items), ref.run_batch(items), strict=True):
         for name, value in want.items():

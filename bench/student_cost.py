@@ -2,11 +2,12 @@
 
     python -m bench.student_cost [--exported exported] [--datasets-root ../shared/datasets]
 
-For each task set, both fp32 graphs run in one onnxruntime session each (one intra-op
-thread, batch 1) over the same dev cases, each prepared exactly as the service prepares it
-(the bundle's image size, tokenizer, and padding: to the longest text rounded up to 16 for a
-bundle with a dynamic sequence axis, the full length otherwise). Rounds alternate between the
-two graphs so machine noise hits both alike; the ratio of medians is printed.
+For each task set, both fp32 bundles are loaded as the service loads them
+(`app.bundle_loader.load_bundle`, one intra-op thread) and run at batch 1 over the same dev
+cases, each prepared and batched exactly as served (the bundle's image size, tokenizer, and
+padding: to the longest text rounded up to 16 for a bundle with a dynamic sequence axis, the
+full length otherwise). Rounds alternate between the two graphs so machine noise hits both
+alike; the ratio of medians is printed.
 """
 
 from __future__ import annotations
@@ -18,16 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from app.contract.graph import INPUT_NAMES
-from app.contract.image import ImageLimits
-from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
-from app.contract.text import TextEncoder, trim_padding
-from app.preprocess import InputSpec, prepare
-from app.runtime import has_dynamic_text
+from app.bundle_loader import load_bundle
+from app.contract.session import CPU
+from app.settings import Settings
 from bench.samples import load_dev_samples
-from models.export.ort_eval import make_session
 
 PAIRS = {
     "medpix": ("medpix-student", "medpix-teacher"),
@@ -37,31 +32,20 @@ DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 class Graph:
-    """One bundle's fp32 session and its cases, prepared as served."""
+    """One bundle loaded as served (fp32, one thread) and its cases, prepared as served."""
 
-    def __init__(self, bundle: Path, cases: list[tuple[bytes, str]]) -> None:
-        manifest = Manifest.load(bundle)
-        pre = manifest.preprocessing
-        self.session = make_session(bundle / MODEL_FILE, threads=1)
-        encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, pre.max_text_length)
-        spec = InputSpec.from_manifest(manifest, encoder, ImageLimits())
-        dynamic = has_dynamic_text(self.session)
-        self.feeds: list[dict[str, np.ndarray]] = []
-        for image, text in cases:
-            item = prepare(image, text, spec)
-            ids, mask = item.input_ids[None], item.attention_mask[None]
-            if dynamic:
-                ids, mask = trim_padding(ids, mask)
-            values = (item.pixel_values[None], ids, mask)
-            self.feeds.append(dict(zip(INPUT_NAMES, values, strict=True)))
-        self.parameters = manifest.parameter_count
+    def __init__(self, bundle_dir: Path, cases: list[tuple[bytes, str]]) -> None:
+        settings = Settings(precision="fp32", providers=[CPU], intra_op_threads=1)
+        self.bundle = load_bundle(bundle_dir, settings)
+        self.items = [self.bundle.prepare(image, text) for image, text in cases]
+        self.parameters = self.bundle.manifest.parameter_count
 
     def round_ms(self) -> float:
         """Mean ms per case over one pass through every case."""
         start = time.perf_counter()
-        for feeds in self.feeds:
-            self.session.run(None, feeds)
-        return (time.perf_counter() - start) * 1000 / len(self.feeds)
+        for item in self.items:
+            self.bundle.run_batch([item])
+        return (time.perf_counter() - start) * 1000 / len(self.items)
 
 
 def compare(

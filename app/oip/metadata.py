@@ -9,7 +9,8 @@ from app.oip.errors import UnknownVersion
 from app.oip.outputs import declared_outputs
 from app.oip.request import INPUT_NAMES
 from app.oip.schemas import ModelMetadata, TensorMetadata
-from app.registry import ModelRegistry, ServedModel
+from app.registry import ModelRegistry
+from app.served_model import ServedModel
 
 PLATFORM = "onnxruntime_onnx"
 EXTENSIONS = ["binary_tensor_data"]

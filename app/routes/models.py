@@ -8,8 +8,9 @@ from app.contract.tasks import TASK_SETS
 from app.dependencies import RegistryDep
 from app.errors import ServiceError
 from app.openapi_docs import error_responses
-from app.registry import ModelRegistry, ServedModel
+from app.registry import ModelRegistry
 from app.schemas import BatchingInfo, ModelInfo, ModelList, TaskInfo
+from app.served_model import ServedModel
 
 router = APIRouter(tags=["models"])
 
@@ -36,7 +37,7 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
         reason=served.status_reason,
         aliases=_aliases(registry, served),
     )
-    manifest, onnx = served.manifest, served.onnx
+    manifest = served.manifest
     if manifest is not None:
         info.task_set, info.role, info.fusion = manifest.task_set, manifest.role, manifest.fusion
         info.version = manifest.version
@@ -50,17 +51,17 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
         info.parameter_count = manifest.parameter_count
         info.metrics, info.provenance = manifest.metrics, manifest.provenance
         info.created_at, info.git_commit = manifest.created_at, manifest.git_commit
-    if onnx is not None:
+    if served.active is not None:
+        bundle, batcher = served.active.bundle, served.active.batcher
+        onnx = bundle.onnx
         info.provider, info.providers = onnx.provider, onnx.providers
         info.precision, info.model_file = onnx.precision, onnx.model_file
-        info.load_s, info.warmup_s = round(served.load_s, 4), round(served.warmup_s, 4)
-    if served.batcher is not None:
-        b = served.batcher
+        info.load_s, info.warmup_s = round(bundle.load_s, 4), round(bundle.warmup_s, 4)
         info.batching = BatchingInfo(
-            max_batch_size=b.max_batch_size,
-            max_delay_ms=b.max_delay_s * 1000.0,
-            queue_size=b.queue_size,
-            queue_depth=b.depth,
+            max_batch_size=batcher.max_batch_size,
+            max_delay_ms=batcher.max_delay_s * 1000.0,
+            queue_size=batcher.queue_size,
+            queue_depth=batcher.depth,
         )
     return info
 

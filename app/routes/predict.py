@@ -35,7 +35,6 @@ RoleQuery = Annotated[
 
 def to_response(result: PredictionResult) -> PredictResponse:
     manifest = result.model.manifest
-    assert manifest is not None
     prediction = result.prediction
     weights = prediction.modality_weights
     return PredictResponse(

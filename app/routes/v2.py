@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.dependencies import RegistryDep, ServiceDep
-from app.errors import ModelNotReady
 from app.inference import InferenceService, PredictionResult
 from app.oip.metadata import EXTENSIONS, find_model, model_metadata
 from app.oip.outputs import declared_outputs, output_tensors
@@ -116,17 +115,16 @@ async def model_ready_versioned(name: str, version: str, registry: RegistryDep) 
 async def _infer(
     request: Request, service: InferenceService, name: str, version: str | None
 ) -> Response:
-    served = find_model(service.registry, name, version)
-    manifest = served.manifest
-    if manifest is None or not served.ready:  # before reading a body nobody can answer
-        raise ModelNotReady(f"model {served.name!r} is not ready: {served.status_reason}")
+    # ready before reading a body nobody could answer
+    bundle = find_model(service.registry, name, version).require_ready().bundle
+    manifest = bundle.manifest
     settings = service.settings
     items = await read_infer(request, settings.max_body_bytes, settings.max_batch_items)
     check_outputs(items.outputs, [n for n, _, _ in declared_outputs(manifest)])
     timings = [PhaseTimings() for _ in items.images]
     answers = await asyncio.gather(
         *(
-            service.predict(image, text, served.name, None, t)
+            service.predict(image, text, bundle.name, None, t)
             for image, text, t in zip(items.images, items.texts, timings, strict=True)
         ),
         return_exceptions=True,
@@ -138,8 +136,8 @@ async def _infer(
         results.append(answer)
     request.state.timings = max(timings, key=lambda t: t.total)  # Server-Timing: the slowest
     return infer_response(
-        served.name,
-        manifest.version,
+        bundle.name,
+        bundle.version,
         items.request_id,
         output_tensors(manifest, [r.prediction for r in results]),
         items.outputs,

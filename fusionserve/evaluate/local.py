@@ -43,15 +43,12 @@ class LocalPredictor:
         self._service = InferenceService(settings, ModelRegistry(settings))
         self._runner.run(self._service.registry.load_all())
         served = self._service.registry.models[self.name]
-        if not served.ready or served.onnx is None:
+        if served.active is None or not served.ready:
             reason = served.status_reason
             self.close()
             raise EvaluateError(f"bundle {bundle} cannot be served: {reason}")
-        self.source = {
-            "via": "in-process",
-            "precision": served.onnx.precision,
-            "provider": served.onnx.provider,
-        }
+        onnx = served.active.bundle.onnx
+        self.source = {"via": "in-process", "precision": onnx.precision, "provider": onnx.provider}
 
     def predict(self, items: Sequence[tuple[bytes, str]]) -> list[ItemOutput]:
         return self._runner.run(self._predict(items))

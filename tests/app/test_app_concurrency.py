@@ -29,8 +29,8 @@ async def _hold_one(
     """Close a gate in front of medpix-student's real run_batch and send one request: on return
     it is running (the model busy), so the next requests queue behind it."""
     served = registry.models["medpix-student"]
-    runner = GatedRunner(served.onnx)
-    served.batcher._run_batch = runner
+    runner = GatedRunner(served.active.bundle.onnx)
+    served.active.batcher._run_batch = runner
     runner.gate.clear()
     held = asyncio.create_task(_post(client, text))
     await until(runner.started.is_set)
@@ -64,7 +64,7 @@ def test_queue_full_gives_429_with_retry_after(tiny_bundle_dir: Path) -> None:
     )
 
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
-        batcher = registry.models["medpix-student"].batcher
+        batcher = registry.models["medpix-student"].active.batcher
         runner, first = await _hold_one(client, registry, "a")
         queued = [asyncio.create_task(_post(client, t)) for t in ("b", "c")]
         await until(lambda: batcher.depth == 2)
@@ -86,7 +86,7 @@ def test_expired_deadline_gives_504(tiny_bundle_dir: Path) -> None:
     async def body(client: httpx.AsyncClient, registry: Any) -> None:
         runner, first = await _hold_one(client, registry, "a")
         late = asyncio.create_task(_post(client, "b"))
-        await until(lambda: registry.models["medpix-student"].batcher.depth == 1)
+        await until(lambda: registry.models["medpix-student"].active.batcher.depth == 1)
         await asyncio.sleep(0.4)
         runner.gate.set()
         assert (await first).status_code == 200  # it was already running: it completes
@@ -105,7 +105,7 @@ def test_concurrent_callers_get_their_own_results(tiny_bundle_dir: Path) -> None
         singles = [(await _post(client, t)).json()["predictions"] for t in texts]
         runner, first = await _hold_one(client, registry, "hold")
         tasks = [asyncio.create_task(_post(client, t)) for t in texts]
-        await until(lambda: registry.models["medpix-student"].batcher.depth == len(texts))
+        await until(lambda: registry.models["medpix-student"].active.batcher.depth == len(texts))
         start = time.monotonic()
         runner.gate.set()
         responses = await asyncio.gather(first, *tasks)

@@ -174,8 +174,8 @@ def test_queue_full(tiny_bundle_dir: Path) -> None:
             while not registry.loading_done:
                 await asyncio.sleep(0.01)
             served = registry.models[MEDPIX]
-            runner = GatedRunner(served.onnx)
-            served.batcher._run_batch = runner
+            runner = GatedRunner(served.active.bundle.onnx)
+            served.active.batcher._run_batch = runner
             runner.gate.clear()
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -187,7 +187,7 @@ def test_queue_full(tiny_bundle_dir: Path) -> None:
                 while not runner.started.is_set():
                     await asyncio.sleep(0.002)
                 queued = [asyncio.create_task(post()) for _ in range(2)]
-                while served.batcher.depth < 2:
+                while served.active.batcher.depth < 2:
                     await asyncio.sleep(0.002)
                 in_flight = parse((await client.get("/metrics")).text)
                 assert total(in_flight, "fusionserve_http_requests_in_flight") == 3

@@ -42,8 +42,8 @@ class GatedModel:
     @classmethod
     def install(cls, app: FastAPI, name: str) -> GatedModel:
         served = app.state.service.registry.models[name]
-        gated = cls(served.onnx)
-        served.batcher._run_batch = gated
+        gated = cls(served.active.bundle.onnx)
+        served.active.batcher._run_batch = gated
         return gated
 
     def __call__(self, items: Sequence[PreparedInputs]) -> list[dict[str, np.ndarray]]:

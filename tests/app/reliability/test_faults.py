@@ -92,7 +92,7 @@ def test_failing_item_fails_alone_and_service_stays_up(tiny_bundle_dir: Path) ->
             await until(runner.started.is_set)
             images = [IMAGE] * 3 + [BLACK] + [IMAGE] * 3
             rest = [asyncio.create_task(post(image)) for image in images]
-            await until(lambda: served.batcher.depth == len(images))
+            await until(lambda: served.active.batcher.depth == len(images))
             runner.gate.set()
             responses = await asyncio.gather(first, *rest)
             statuses = [r.status_code for r in responses]
@@ -112,7 +112,7 @@ def test_dead_batcher_shows_in_readiness(tiny_bundle_dir: Path) -> None:
 
     async def main() -> None:
         async with serving(settings) as (client, app):
-            batcher = app.state.service.registry.models["medpix-student"].batcher
+            batcher = app.state.service.registry.models["medpix-student"].active.batcher
             runner = GatedModel.install(app, "medpix-student")
 
             def post(**extra: str) -> Any:

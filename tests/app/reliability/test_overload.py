@@ -34,7 +34,7 @@ def test_burst_beyond_capacity_sheds_load(tiny_bundle_dir: Path) -> None:
 
     async def main() -> None:
         async with serving(settings) as (client, app):
-            batcher = app.state.service.registry.models["medpix-student"].batcher
+            batcher = app.state.service.registry.models["medpix-student"].active.batcher
             pool = app.state.service.pool
             runner = GatedModel.install(app, "medpix-student")
             peak = {"queued": 0, "preprocessing": 0}
@@ -92,7 +92,7 @@ def test_deadlines_give_504_without_running(tiny_bundle_dir: Path) -> None:
 
     async def main() -> None:
         async with serving(settings) as (client, app):
-            batcher = app.state.service.registry.models["medpix-student"].batcher
+            batcher = app.state.service.registry.models["medpix-student"].active.batcher
             runner = GatedModel.install(app, "medpix-student")
             first = asyncio.create_task(_post(client, 0))
             await until(runner.started.is_set)

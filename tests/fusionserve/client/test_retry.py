@@ -70,7 +70,7 @@ def test_queue_full_is_retried_after_retry_after(
                 running = asyncio.create_task(client.predict(MEDPIX_IMAGE, "running"))
                 await until(runner.started.is_set)
                 queued = asyncio.create_task(client.predict(MEDPIX_IMAGE, "queued"))
-                batcher = app.state.service.registry.models["medpix-student"].batcher
+                batcher = app.state.service.registry.models["medpix-student"].active.batcher
                 await until(lambda: batcher.depth == 1)
                 with pytest.raises(ApiError) as refused:
                     await impatient.predict(MEDPIX_IMAGE, MEDPIX_TEXT)

@@ -1,0 +1,50 @@
+"""A bundle ready to serve: what every request to it needs, built whole by `app.bundle_loader`.
+
+There is no half-loaded bundle: a `LoadedBundle` exists only once its files matched their
+sha256, its session opened and its warm-up self-test passed. The service and the bench both
+use it, so the bench measures exactly what is served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.contract.manifest import Manifest
+from app.postprocess import Prediction, postprocess
+from app.preprocess import InputSpec, PreparedInputs, prepare
+from app.runtime import OnnxModel
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    """One bundle's manifest, preprocessing and warm session, and its load times."""
+
+    name: str
+    bundle_dir: Path
+    manifest: Manifest
+    inputs: InputSpec
+    onnx: OnnxModel
+    load_s: float
+    warmup_s: float
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def prepare(self, image: bytes, text: str) -> PreparedInputs:
+        """Raw bytes + text → graph inputs (blocking: run it in the preprocessing pool)."""
+        return prepare(image, text, self.inputs)
+
+    def run_batch(self, items: Sequence[PreparedInputs]) -> list[Outputs]:
+        """Run prepared items as one batch (blocking: the model's inference thread)."""
+        return self.onnx.run_batch(items)
+
+    def postprocess(self, outputs: Mapping[str, np.ndarray], low_confidence: float) -> Prediction:
+        """One item's outputs → labelled predictions, flagged below `low_confidence`."""
+        return postprocess(self.manifest, outputs, low_confidence)
