@@ -1,9 +1,10 @@
 """The one way a bundle folder becomes a `LoadedBundle`, for the service and the bench.
 
-Steps: the manifest parses; the graph and tokenizer are listed and every listed file matches
-its sha256 (a `BundleError` saying which, otherwise); the tokenizer and the preprocessing spec
-are built; the session opens with the runtime settings and the contract's signature
-(onnxruntime's own errors pass through); the warm-up self-test passes (`app.warm_up`).
+Steps: the bundle's serving settings resolve (`app.model_settings`); the manifest parses; the
+graph and tokenizer are listed and every listed file matches its sha256 (a `BundleError` saying
+which, otherwise); the tokenizer and the preprocessing spec are built; the session opens with
+the bundle's runtime settings and the contract's signature (onnxruntime's own errors pass
+through); the warm-up self-test passes (`app.warm_up`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.contract.image import ImageLimits
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, checksum_mismatches
 from app.contract.text import TextEncoder
 from app.loaded_bundle import LoadedBundle
+from app.model_settings import resolve_model_settings
 from app.preprocess import InputSpec
 from app.runtime import load_onnx_model
 from app.settings import Settings
@@ -25,18 +27,21 @@ from app.warm_up import warm_up
 def load_bundle(bundle_dir: Path, settings: Settings) -> LoadedBundle:
     """Verify, open and warm up the bundle in `bundle_dir` (blocking: seconds for a teacher)."""
     start = time.perf_counter()
+    model_settings = resolve_model_settings(bundle_dir, settings)
     manifest = read_manifest(bundle_dir)
     if unlisted := [f for f in (MODEL_FILE, TOKENIZER_FILE) if f not in manifest.files]:
         raise BundleError(f"manifest has no sha256 for {unlisted}")
     if problems := checksum_mismatches(bundle_dir, manifest):
         raise BundleError("checksum mismatch: " + "; ".join(problems))
     inputs = input_spec(bundle_dir, manifest, settings)
-    onnx = load_onnx_model(bundle_dir, manifest, settings)
+    onnx = load_onnx_model(bundle_dir, manifest, model_settings)
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     warm_up(bundle_dir, manifest, inputs, onnx)
     warmup_s = time.perf_counter() - start
-    return LoadedBundle(bundle_dir.name, bundle_dir, manifest, inputs, onnx, load_s, warmup_s)
+    return LoadedBundle(
+        bundle_dir.name, bundle_dir, manifest, model_settings, inputs, onnx, load_s, warmup_s
+    )
 
 
 def read_manifest(bundle_dir: Path) -> Manifest:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.contract.manifest import Manifest
+from app.model_settings import ModelSettings
 from app.postprocess import Prediction, postprocess
 from app.preprocess import InputSpec, PreparedInputs, prepare
 from app.runtime import OnnxModel
@@ -23,11 +24,12 @@ Outputs = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class LoadedBundle:
-    """One bundle's manifest, preprocessing and warm session, and its load times."""
+    """One bundle's manifest, settings, preprocessing and warm session, and its load times."""
 
     name: str
     bundle_dir: Path
     manifest: Manifest
+    settings: ModelSettings  # effective: env over serving.json over the global defaults
     inputs: InputSpec
     onnx: OnnxModel
     load_s: float

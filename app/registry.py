@@ -102,9 +102,9 @@ class ModelRegistry:
         batcher = DynamicBatcher(
             bundle.name,
             bundle.run_batch,
-            max_batch_size=self.settings.max_batch_size,
-            max_delay_s=self.settings.max_delay_s,
-            queue_size=self.settings.queue_size,
+            max_batch_size=bundle.settings.max_batch_size,
+            max_delay_s=bundle.settings.max_delay_s,
+            queue_size=bundle.settings.queue_size,
             hooks=self.hooks,
         )
         batcher.start()

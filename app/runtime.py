@@ -11,17 +11,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from app.contract.graph import graph_feeds, has_dynamic_text, output_widths, signature_problems
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
-from app.contract.session import GPU_PROVIDERS, RuntimeOptions, open_session
+from app.contract.session import GPU_PROVIDERS, GraphOptimization, RuntimeOptions, open_session
 from app.contract.text import trim_padding
 from app.ort_logs import ort_logs_to_logger
 from app.preprocess import PreparedInputs
-from app.settings import Settings
 
 logger = logging.getLogger("fusionserve.runtime")
 
@@ -103,7 +103,24 @@ def uses_io_binding(setting: str, provider: str) -> bool:
     return setting == "on"
 
 
-def runtime_options(settings: Settings) -> RuntimeOptions:
+class RuntimeSettings(Protocol):
+    """What opening a served graph reads: a bundle's `ModelSettings` (or the global Settings)."""
+
+    @property
+    def precision(self) -> Literal["fp32", "int8"]: ...
+    @property
+    def providers(self) -> list[str]: ...
+    @property
+    def intra_op_threads(self) -> int: ...
+    @property
+    def inter_op_threads(self) -> int: ...
+    @property
+    def graph_optimization(self) -> GraphOptimization: ...
+    @property
+    def io_binding(self) -> Literal["auto", "on", "off"]: ...
+
+
+def runtime_options(settings: RuntimeSettings) -> RuntimeOptions:
     return RuntimeOptions(
         tuple(settings.providers),
         settings.intra_op_threads,
@@ -112,7 +129,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
     )
 
 
-def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: Settings) -> OnnxModel:
+def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: RuntimeSettings) -> OnnxModel:
     """Open the graph for the configured precision with the configured runtime options; its
     signature must be the contract's and name the manifest's outputs."""
     path, precision = choose_model_file(bundle_dir, manifest, settings.precision)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.model_settings import ModelSettings
+
 ROLE_FIELD: Any = Field(
     default=None,
     description="`student` (default) or `teacher`; only used when `model` is a task set.",
@@ -178,6 +180,12 @@ class ModelInfo(BaseModel):
     load_s: float | None = None
     warmup_s: float | None = None
     batching: BatchingInfo | None = None
+    settings: ModelSettings | None = Field(
+        default=None,
+        description="This bundle's effective serving settings, once loaded: "
+        "FUSIONSERVE_MODEL__<NAME>__<SETTING> over <bundle>/serving.json over "
+        "FUSIONSERVE_<SETTING>.",
+    )
 
 
 class ModelList(BaseModel):

@@ -30,6 +30,7 @@ from app.contract.manifest import (
 )
 from app.contract.self_test import SelfTestCase, bundle_self_test_inputs, compare, self_test_cases
 from app.contract.session import open_session
+from app.model_settings import SERVING_FILE
 
 
 @dataclass
@@ -117,7 +118,9 @@ def _check_files(bundle: Path, manifest: Manifest, report: VerifyReport) -> bool
     for name in required:
         if name not in manifest.files:
             report.problems.append(f"{name}: not listed in the manifest's files (no sha256)")
-    present = {p.name for p in bundle.iterdir() if p.is_file() and p.name != MANIFEST_FILE}
+    # the manifest and the deployment's own serving settings are not exported artifacts
+    unlisted = {MANIFEST_FILE, SERVING_FILE}
+    present = {p.name for p in bundle.iterdir() if p.is_file() and p.name not in unlisted}
     for name in sorted(present - set(manifest.files)):
         report.problems.append(f"{name}: file in the bundle but not in the manifest")
     mismatches = checksum_mismatches(bundle, manifest)

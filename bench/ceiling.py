@@ -128,7 +128,8 @@ def measure_ceiling(
 ) -> CeilingResult:
     """Throughput over `items` items and latency over `single_items` single-item passes."""
     bundle = load_bundle(bundle_dir, settings)
-    batch_size, workers = settings.max_batch_size, settings.preprocess_workers
+    # the bundle's own max_batch_size, as its batcher has it (app.model_settings)
+    batch_size, workers = bundle.settings.max_batch_size, settings.preprocess_workers
     single_item_latencies_ms(bundle, samples, WARMUP_ITEMS)
     pipelined_wall_s(bundle, samples, min(items, 2 * batch_size), batch_size, workers)
     cpu_start = time.process_time()

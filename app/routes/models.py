@@ -63,6 +63,7 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
             queue_size=batcher.queue_size,
             queue_depth=batcher.depth,
         )
+        info.settings = bundle.settings
     return info
 
 

@@ -80,6 +80,15 @@ def test_fails_on_missing_and_unlisted_files(tiny_bundle_dir: Path, tmp_path: Pa
     assert "notes.txt: file in the bundle but not in the manifest" in problems
 
 
+def test_serving_settings_file_is_not_an_exported_file(
+    tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    """A deployment's serving.json beside the bundle is configuration, not part of the export."""
+    bundle = _copy(tiny_bundle_dir / "wound-student", tmp_path)
+    (bundle / "serving.json").write_text('{"max_batch_size": 8}')
+    assert verify_bundle(bundle).ok
+
+
 def test_fails_on_a_broken_or_missing_manifest(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     bundle = _copy(tiny_bundle_dir / "medpix-student", tmp_path)
     (bundle / "manifest.json").write_text("{not json")
