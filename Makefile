@@ -19,7 +19,7 @@ STUDENTS := medpix-student wound-student
 BUNDLES := $(TEACHERS) $(STUDENTS)
 
 .PHONY: bundles checkpoints export verify test lint \
-	$(BUNDLES:%=train-%) $(BUNDLES:%=export-%)
+	$(BUNDLES:%=train-%) $(BUNDLES:%=export-%) train-medpix-student-base
 
 bundles:
 	$(MAKE) checkpoints
@@ -29,6 +29,14 @@ checkpoints: $(BUNDLES:%=train-%)
 
 # A student distils from its task set's teacher checkpoint.
 $(STUDENTS:%=train-%): train-%-student: train-%-teacher
+
+# The MedPix student has two stages: stage 1 (medpix-student-base) is trained, then exported
+# beside its checkpoint; stage 2 starts from that checkpoint and distils that bundle.
+train-medpix-student: train-medpix-student-base
+train-medpix-student-base: train-medpix-teacher
+	$(FUSIONSERVE) train student --config configs/medpix-student-base.yaml --no-progress
+	$(FUSIONSERVE) export --checkpoint $(CHECKPOINTS)/medpix-student-base/best.pt \
+		--out $(CHECKPOINTS)/medpix-student-base/bundle $(EXPORT_FLAGS)
 
 $(BUNDLES:%=train-%): train-%:
 	$(FUSIONSERVE) train $(lastword $(subst -, ,$*)) --config configs/$*.yaml --no-progress
