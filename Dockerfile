@@ -33,7 +33,6 @@ RUN sh requirements/install.sh deps /opt/venv requirements/serve-gpu.lock
 COPY pyproject.toml README.md ./
 COPY app/ app/
 COPY fusionserve/ fusionserve/
-COPY bench/ bench/
 RUN sh requirements/install.sh app /opt/venv /src
 
 # ---------------------------------------------------------------- GPU: runtime image
@@ -75,7 +74,6 @@ RUN sh requirements/install.sh deps /opt/venv requirements/serve.lock
 COPY pyproject.toml README.md ./
 COPY app/ app/
 COPY fusionserve/ fusionserve/
-COPY bench/ bench/
 RUN sh requirements/install.sh app /opt/venv /src
 
 # ---------------------------------------------------------------- CPU: runtime image

@@ -58,4 +58,4 @@ test:
 
 lint:
 	ruff check .
-	mypy app models fusionserve bench
+	mypy app models fusionserve

@@ -18,7 +18,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("models.export.cli", "export a checkpoint to an ONNX bundle", "train"),
     "verify": ("app.verify_cli", "verify a bundle's checksums and self-test", "serve"),
     "serve": ("app.serve_cli", "run the HTTP inference service", "serve"),
-    "bench": ("bench.cli", "benchmark the service against its ceiling and baselines", "serve"),
+    "bench": (
+        "fusionserve.bench.cli",
+        "benchmark the service against its ceiling and baselines",
+        "serve",
+    ),
     "import-research": (
         "models.research_import.cli",
         "turn a research checkpoint (.pth + YAML) into a bundle",

@@ -38,7 +38,7 @@ from app.contract.image import (
     image_to_array,
     preprocess_image,
 )
-from bench.preprocess import phone_photo
+from fusionserve.bench.preprocess import phone_photo
 
 LEVEL = 2.0 / 255.0  # one uint8 step in the normalised space
 FAST_PATH_MEAN_TOL = 1 * LEVEL

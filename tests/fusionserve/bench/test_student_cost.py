@@ -1,4 +1,5 @@
-"""bench.student_cost on the committed bundles: both graphs timed on the same served inputs."""
+"""fusionserve.bench.student_cost on the committed bundles: both graphs timed on the same served
+inputs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.student_cost import PAIRS, main
+from fusionserve.bench.student_cost import PAIRS, main
 
-EXPORTED = Path(__file__).resolve().parents[2] / "exported"
+EXPORTED = Path(__file__).resolve().parents[3] / "exported"
 
 
 def test_prints_one_ratio_per_task_set(medpix_root: Path, wound_root: Path, capsys) -> None:

@@ -2,7 +2,7 @@
 
 Run from the repository root with the train extra (needs torch; minutes, several GB RAM):
 
-    python -m bench.research_flagships --work ../artifacts/flagships [--which student]
+    python -m fusionserve.bench.research_flagships --work ../artifacts/flagships [--which student]
 
 For each flagship — student mobilevit-xx-small + bert-mini, teacher vit-base + bert-base-uncased,
 both cross_attention D=256 on MedPix — it writes a research YAML and a bare state_dict with
@@ -31,14 +31,14 @@ import yaml
 from app.contract.image import image_to_array, load_image_file
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, trim_padding
-from bench.coldstart import free_port, running_server
+from fusionserve.bench.coldstart import free_port, running_server
 from models.data import load_samples
 from models.export.ort_eval import make_session
 from models.multitask import MultiTaskModel, count_parameters
 from models.research_import.importer import ImportRequest, import_research
 from models.research_import.research_config import read_research_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MEDPIX_ROOT = REPO_ROOT.parent / "shared" / "datasets" / "medpix-2.0"
 FLAGSHIPS: dict[str, dict[str, Any]] = {
     "student": {"vision": "mobilevit-xx-small", "text": "bert-mini", "fusion_dim": 256,

@@ -6,7 +6,7 @@ multipart and as JSON; invalid ones are the bad inputs clients really send (the 
 tests/app/reliability), each with the status it must get. RSS is read from /proc after a warm-up
 (allocator pools, onnxruntime arenas and caches fill during the first requests) and at the end.
 
-    python -m bench.soak --bundle-dir exported --requests 10000
+    python -m fusionserve.bench.soak --bundle-dir exported --requests 10000
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import httpx
 
-from bench.coldstart import free_port, running_server
-from bench.samples import Sample, load_dev_samples
+from fusionserve.bench.coldstart import free_port, running_server
+from fusionserve.bench.samples import Sample, load_dev_samples
 
 WARMUP = 300
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from app.contract.manifest import Manifest
-from bench.loadgen import LoadResult
-from bench.old_vs_new import baseline_section, baseline_targets
-from bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
-from bench.target import Target, fmt
+from fusionserve.bench.loadgen import LoadResult
+from fusionserve.bench.old_vs_new import baseline_section, baseline_targets
+from fusionserve.bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
+from fusionserve.bench.target import Target, fmt
 
 PACKAGES = ("onnxruntime", "numpy", "pillow", "tokenizers", "fastapi", "uvicorn", "httpx", "torch")
 SETTINGS_SHOWN = (

@@ -1,7 +1,8 @@
-"""`python -m bench.gpu`: GPU readiness, measured — the student graph on onnxruntime's CUDA
-execution provider with and without I/O binding against the CPU across batch sizes, its outputs
-against the CPU's, and the served pipeline on CUDA against max_batch_size. Run by bench/gpu.sh
-on a host with an NVIDIA GPU; never by CI. Prints a Markdown report and can write it as JSON.
+"""`python -m fusionserve.bench.gpu`: GPU readiness, measured — the student graph on
+onnxruntime's CUDA execution provider with and without I/O binding against the CPU across batch
+sizes, its outputs against the CPU's, and the served pipeline on CUDA against max_batch_size.
+Run by bench/gpu.sh on a host with an NVIDIA GPU; never by CI. Prints a Markdown report and can
+write it as JSON.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import onnxruntime as ort
 
 from app.contract.manifest import Manifest
 from app.settings import Settings
-from bench import gpu_graph, gpu_served
-from bench.samples import Sample, load_dev_samples, multipart_body
+from fusionserve.bench import gpu_graph, gpu_served
+from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
 
 CPU = ["CPUExecutionProvider"]
 CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def int_list(value: str) -> list[int]:
@@ -149,7 +150,7 @@ def render(report: dict[str, object], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fusionserve.bench.gpu", description=__doc__)
     parser.add_argument("--bundle-dir", type=Path, default=Path("exported"))
     parser.add_argument("--bundles", type=lambda v: v.split(","), default=["medpix-student"])
     parser.add_argument("--datasets-root", type=Path, default=Path("../shared/datasets"))
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the measurements as JSON here")
     args = parser.parse_args(argv)
     report = measure(args)
-    command = ["python", "-m", "bench.gpu", *(sys.argv[1:] if argv is None else argv)]
+    command = ["python", "-m", "fusionserve.bench.gpu", *(sys.argv[1:] if argv is None else argv)]
     text = render(report, shlex.join(command))
     print(text)
     if args.out:

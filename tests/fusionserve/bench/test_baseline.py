@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.baseline import BaselineError, extract_bundle
-from bench.suite import REPO_ROOT, bundle_mb
+from fusionserve.bench.baseline import BaselineError, extract_bundle
+from fusionserve.bench.suite import REPO_ROOT, bundle_mb
 
 
 def test_extracts_the_bundle_as_committed(tmp_path: Path) -> None:

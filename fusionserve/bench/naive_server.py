@@ -6,8 +6,9 @@ thread pool and request parsing overlaps the forward pass; preprocessing is the 
 (identical inputs to the served bundle). What it lacks is everything the service adds: no
 batching (one forward pass per request), no ONNX Runtime graph optimisation, no int8.
 
-Run as its own process (this is the only module in bench/ that imports torch):
-`python -m bench.naive_server --checkpoint CKPT --bundle exported/medpix-student --port 8100`.
+Run as its own process (the only benchmark module that imports torch):
+`python -m fusionserve.bench.naive_server --checkpoint CKPT --bundle exported/medpix-student
+--port 8100`.
 """
 
 from __future__ import annotations

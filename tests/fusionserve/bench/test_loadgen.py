@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.coldstart import free_port, running_server
-from bench.loadgen import run_load
-from bench.samples import load_dev_samples, multipart_body
-from bench.server_metrics import batch_totals
+from fusionserve.bench.coldstart import free_port, running_server
+from fusionserve.bench.loadgen import run_load
+from fusionserve.bench.samples import load_dev_samples, multipart_body
+from fusionserve.bench.server_metrics import batch_totals
 
 
 @pytest.mark.slow
@@ -53,10 +53,11 @@ def test_load_generator_counts_successes_and_failures(
 
 
 def test_bench_stays_torch_free() -> None:
-    """Only bench.naive_server (its own process) may import torch."""
+    """Only fusionserve.bench.naive_server (its own process) may import torch."""
     code = (
-        "import sys, bench.cli, bench.suite, bench.report, bench.ceiling, bench.loadgen;"
-        "bench.cli.run;"
+        "import sys, fusionserve.bench.cli, fusionserve.bench.suite, fusionserve.bench.report, "
+        "fusionserve.bench.ceiling, fusionserve.bench.loadgen;"
+        "fusionserve.bench.cli.run;"
         "print('torch' in sys.modules)"
     )
     import subprocess

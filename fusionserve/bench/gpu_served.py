@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.coldstart import free_port, running_server
-from bench.loadgen import Body, LoadResult, run_load
-from bench.server_metrics import batch_totals, mean_batch
-from bench.suite import REPO_ROOT, serve_command
+from fusionserve.bench.coldstart import free_port, running_server
+from fusionserve.bench.loadgen import Body, LoadResult, run_load
+from fusionserve.bench.server_metrics import batch_totals, mean_batch
+from fusionserve.bench.suite import REPO_ROOT, serve_command
 
 
 @dataclass(frozen=True)

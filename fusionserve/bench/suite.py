@@ -20,14 +20,14 @@ from pathlib import Path
 
 from app.contract.manifest import INT8_MODEL_FILE, Manifest
 from app.settings import Settings
-from bench.ceiling import CeilingResult, measure_ceiling
-from bench.coldstart import ServerProcess, free_port, running_server, start_server
-from bench.loadgen import LoadResult, run_load
-from bench.profile import recording, summarize
-from bench.samples import Sample, load_dev_samples, multipart_body
-from bench.server_metrics import batch_totals
+from fusionserve.bench.ceiling import CeilingResult, measure_ceiling
+from fusionserve.bench.coldstart import ServerProcess, free_port, running_server, start_server
+from fusionserve.bench.loadgen import LoadResult, run_load
+from fusionserve.bench.profile import recording, summarize
+from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
+from fusionserve.bench.server_metrics import batch_totals
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_LABEL = "old student fp32"  # the student bundle from git history (--baseline-rev)
 
 
@@ -123,7 +123,7 @@ def serve_command(bundle_dir: Path, bundle: str, precision: str, port: int) -> l
 
 def _naive_cmd(checkpoint: Path, bundle_dir: Path, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "bench.naive_server", "--checkpoint", str(checkpoint),
+        sys.executable, "-m", "fusionserve.bench.naive_server", "--checkpoint", str(checkpoint),
         "--bundle", str(bundle_dir), "--port", str(port),
     ]  # fmt: skip
 

@@ -2,7 +2,8 @@
 
 Run from the repository root (seconds, one core):
 
-    python -m bench.preprocess [--datasets-root ../shared/datasets] [--items 20] [--repeats 10]
+    python -m fusionserve.bench.preprocess [--datasets-root ../shared/datasets] [--items 20]
+        [--repeats 10]
 
 Three inputs, as clients send them: the MedPix dev PNGs (grayscale, ~320 px), the wound dev
 JPEGs (~320 px or smaller) and one synthetic 1024×768 phone-size JPEG (q90). For each, the exact
@@ -26,9 +27,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app.contract.image import decode_image, image_to_array, preprocess_image
-from bench.samples import load_dev_samples
+from fusionserve.bench.samples import load_dev_samples
 
-DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DEFAULT_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 SIZE = 224
 PHONE_REPEAT = 5  # the phone image is one file: time it this many times per round
 

@@ -15,7 +15,7 @@ from app.bundle_loader import load_bundle
 from app.loaded_bundle import LoadedBundle
 from app.preprocess import PreparedInputs
 from app.settings import Settings
-from bench.samples import Sample
+from fusionserve.bench.samples import Sample
 
 WARMUP_RUNS = 3
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from bench.server_metrics import mean_batch
+from fusionserve.bench.server_metrics import mean_batch
 
 TRANSPORT_ERROR = 0  # status recorded when no HTTP answer came back
 PHASES = ("queue", "preprocess", "inference", "total")

@@ -1,6 +1,7 @@
 """How much cheaper each student is than its teacher: the bundles' graphs on real dev inputs.
 
-    python -m bench.student_cost [--exported exported] [--datasets-root ../shared/datasets]
+    python -m fusionserve.bench.student_cost [--exported exported]
+        [--datasets-root ../shared/datasets]
 
 For each task set, both fp32 bundles are loaded as the service loads them
 (`app.bundle_loader.load_bundle`, one intra-op thread) and run at batch 1 over the same dev
@@ -22,13 +23,13 @@ from typing import Any
 from app.bundle_loader import load_bundle
 from app.contract.session import CPU
 from app.settings import Settings
-from bench.samples import load_dev_samples
+from fusionserve.bench.samples import load_dev_samples
 
 PAIRS = {
     "medpix": ("medpix-student", "medpix-teacher"),
     "wound": ("wound-student", "wound-teacher"),
 }
-DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DEFAULT_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 class Graph:

@@ -3,8 +3,8 @@ the same run: the speed targets that compare the two, and a side-by-side table."
 
 from __future__ import annotations
 
-from bench.suite import BASELINE_LABEL, BenchResults
-from bench.target import Target, fmt
+from fusionserve.bench.suite import BASELINE_LABEL, BenchResults
+from fusionserve.bench.target import Target, fmt
 
 MAX_BUNDLE_MB = 25.0
 

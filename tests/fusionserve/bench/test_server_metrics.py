@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.server_metrics import mean_batch
+from fusionserve.bench.server_metrics import mean_batch
 
 
 def test_mean_batch_is_items_per_run_between_readings() -> None:

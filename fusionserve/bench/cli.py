@@ -125,9 +125,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.baseline import extract_bundle
-    from bench.report import write_report
-    from bench.suite import REPO_ROOT, BenchConfig, run_bench
+    from fusionserve.bench.baseline import extract_bundle
+    from fusionserve.bench.report import write_report
+    from fusionserve.bench.suite import REPO_ROOT, BenchConfig, run_bench
 
     teacher = args.teacher or args.student.replace("-student", "-teacher")
     if teacher.lower() == "none" or not (args.bundle_dir / teacher).is_dir():

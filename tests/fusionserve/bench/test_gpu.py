@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from bench import gpu, gpu_graph, gpu_served
-from bench.samples import multipart_body
+from fusionserve.bench import gpu, gpu_graph, gpu_served
+from fusionserve.bench.samples import multipart_body
 
 CPU = ["CPUExecutionProvider"]
 
@@ -54,6 +54,6 @@ def test_served_sweep_reports_the_formed_batch(bench_bundle_dir: Path, tmp_path:
     text = gpu.render(
         {"onnxruntime": "x", "available_providers": CPU, "cpu_count": 2, "graph": [],
          "parity": {"medpix-student": 0.0}, "served": [r.__dict__ for r in rows]},
-        "python -m bench.gpu",
+        "python -m fusionserve.bench.gpu",
     )  # fmt: skip
     assert "| medpix-student | CPUExecutionProvider | 4 | 4 | 40 | 0 |" in text

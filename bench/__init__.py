@@ -1,5 +1,0 @@
-"""`fusionserve bench`: the served pipeline against its in-process ceiling and a naive baseline.
-
-Everything here measures; nothing here serves. torch is imported only by `bench.naive_server`
-(a separate process), so the bench process itself stays as light as the service it measures.
-"""
