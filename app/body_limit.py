@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BadRequest, BodyTooLarge, ServiceError, error_response
+from app.errors import BadRequest, BodyTooLarge, ServiceError, answer_error
 
 
 class BodySizeLimit:
@@ -31,7 +31,7 @@ class BodySizeLimit:
                 if length > self.max_bytes:
                     early = self._too_large()
         if early is not None:
-            await error_response(early)(scope, receive, send)
+            await answer_error(scope, early)(scope, receive, send)
             return
 
         received = 0

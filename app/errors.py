@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from app.contract.image import ImageDecodeError
 
@@ -209,6 +210,22 @@ def error_response(exc: ServiceError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
 
+ERROR_CODE_KEY = "error_code"
+
+
+def answer_error(scope: Scope, exc: ServiceError) -> JSONResponse:
+    """The error response, its code recorded in the request's state: the one place metrics
+    (rejections) and the access log learn it. Every layer that answers an error uses this."""
+    scope.setdefault("state", {})[ERROR_CODE_KEY] = exc.code
+    return error_response(exc)
+
+
+def recorded_error_code(scope: Scope) -> str:
+    """The code `answer_error` recorded for this request; '' if it answered no error."""
+    code = scope.get("state", {}).get(ERROR_CODE_KEY, "")
+    return code if isinstance(code, str) else ""
+
+
 def _describe_validation(errors: list[Any]) -> ServiceError:
     if any(e.get("type") == "json_invalid" for e in errors):
         return InvalidJson("the request body is not valid JSON")
@@ -239,8 +256,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render every error through ServiceError.body(); log unexpected ones with their trace."""
 
     def render(request: Request, err: ServiceError) -> JSONResponse:
-        request.state.error_code = err.code  # for access-log and metrics layers
-        return error_response(err)
+        return answer_error(request.scope, err)
 
     async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
         return render(request, as_service_error(exc))

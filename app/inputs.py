@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import MultiPartException
 
 from app.errors import (
     BadRequest,
@@ -28,6 +28,7 @@ from app.errors import (
     UnsupportedMediaType,
     validation_error,
 )
+from app.framework_compat import StrictMultiPartParser
 from app.schemas import PredictRequest
 
 MAX_FORM_FIELDS = 8
@@ -84,21 +85,8 @@ def validate_item(data: Any, model: str | None = None, role: str | None = None) 
     )
 
 
-class _StrictMultiPartParser(MultiPartParser):
-    """Starlette's parser decodes invalid UTF-8 fields as latin-1; we reject them instead."""
-
-    def on_part_end(self) -> None:
-        part = self._current_part
-        if part.file is None and self._charset in ("utf-8", "utf_8"):
-            try:
-                bytes(part.data).decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidUtf8(f"form field {part.field_name!r} is not valid UTF-8") from None
-        super().on_part_end()
-
-
 async def _read_multipart(request: Request, max_bytes: int) -> dict[str, str | UploadFile]:
-    parser = _StrictMultiPartParser(
+    parser = StrictMultiPartParser(
         request.headers,
         request.stream(),
         max_files=1,

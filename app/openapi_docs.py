@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
+from app.openapi_schema import Schema, Stage, add_schema_patch
 from app.schemas import BatchRequest, ErrorResponse, PredictRequest
 from app.ui import csp
 from app.ui.assets import AssetDir, files_in
@@ -95,26 +95,17 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": "Error"} for s in statuses}
 
 
+def _add_request_models(schema: Schema) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in REQUEST_MODELS:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+
+
 def install_openapi(app: FastAPI) -> None:
-    """Add the request schemas that hand-parsed routes reference to components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in REQUEST_MODELS:
-                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(model_schema.pop("$defs", {}))
-                components[model.__name__] = model_schema
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    """Add the request schemas that hand-parsed routes reference to components; the docs."""
+    add_schema_patch(app, Stage.COMPONENTS, _add_request_models)
     install_offline_docs(app)
 
 

@@ -18,6 +18,7 @@ from app.contract.manifest import MANIFEST_FILE, Manifest
 from app.contract.tasks import TASK_SETS
 from app.errors import InvalidRequest, UnknownModel, UnknownRole
 from app.hooks import ServingHooks
+from app.lifecycle import Lifecycle, ServiceState
 from app.loaded_bundle import LoadedBundle, Outputs
 from app.preprocess import PreparedInputs
 from app.served_model import ActiveModel, ModelState, ServedModel
@@ -31,13 +32,22 @@ ROLES = ("student", "teacher")
 class ModelRegistry:
     """All bundles this process serves, by name."""
 
-    def __init__(self, settings: Settings, hooks: ServingHooks | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hooks: ServingHooks | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.settings = settings
         self.hooks = hooks or ServingHooks()
+        self.lifecycle = lifecycle or Lifecycle()
         self.models: dict[str, ServedModel] = {}
-        self.draining = False
-        self.loading_done = False
         self._discover()
+
+    @property
+    def loading_done(self) -> bool:
+        """Every bundle was tried (or shutdown cut loading short)."""
+        return self.lifecycle.state is not ServiceState.LOADING
 
     # -- discovery and lifecycle -----------------------------------------------------------
 
@@ -61,10 +71,11 @@ class ModelRegistry:
         """Load, verify and warm up every bundle (one at a time, off the event loop)."""
         try:
             for served in self.models.values():
-                if served.state is ModelState.LOADING and not self.draining:
+                if served.state is ModelState.LOADING and not self.lifecycle.shutting_down:
                     await self._load(served)
         finally:
-            self.loading_done = True
+            models = self.models.values()
+            self.lifecycle.loaded(bool(models) and all(m.ready for m in models))
 
     async def _load(self, served: ServedModel) -> None:
         if served.manifest is not None:
@@ -126,7 +137,7 @@ class ModelRegistry:
 
     async def close(self) -> None:
         """Drain: refuse new items, finish queued ones, stop every batcher."""
-        self.draining = True
+        self.lifecycle.stop()
         active = [m.active for m in self.models.values() if m.active is not None]
         await asyncio.gather(*(a.batcher.stop() for a in active))
 
@@ -164,13 +175,15 @@ class ModelRegistry:
         return self.lookup(model, role).require_ready()
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """(ready?, reasons it is not): every configured model ready, not draining."""
+        """(ready?, reasons it is not): loading finished, every configured model ready, not
+        draining. A batcher that dies later makes its model, and so the service, not ready."""
         reasons = []
-        if self.draining:
+        if self.lifecycle.shutting_down:
             reasons.append("server is draining")
         if not self.models:
             reasons.append(f"no bundles found under {self.settings.bundle_dir}")
         for m in self.models.values():
             if not m.ready:
                 reasons.append(f"{m.name}: {m.status_reason}")
-        return not reasons, reasons
+        ready = self.lifecycle.state is ServiceState.READY and not reasons
+        return ready, reasons

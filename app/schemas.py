@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.lifecycle import ServiceState
 from app.model_settings import ModelSettings
 
 ROLE_FIELD: Any = Field(
@@ -200,6 +201,7 @@ class ModelReadiness(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
+    state: ServiceState = Field(description="The service's lifecycle state")
     draining: bool
     reasons: list[str]
     models: dict[str, ModelReadiness]

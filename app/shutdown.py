@@ -15,7 +15,8 @@ We hook SIGTERM in front of it, for the app's lifetime:
 3. Hard bound: if the process is still alive DRAIN_TIMEOUT_S after SIGTERM, it exits (status 1).
 
 A second SIGTERM skips phase 1's wait. Signals can only be hooked from the main thread; in-process
-test clients run the app elsewhere and simply get no hook.
+test clients run the app elsewhere and simply get no hook. The state (draining, stopping) is the
+service's one `Lifecycle`; how the hook sits in front of uvicorn's is `app.framework_compat`'s.
 """
 
 from __future__ import annotations
@@ -24,27 +25,24 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import Draining, error_response
-from app.registry import ModelRegistry
-from app.settings import Settings
+from app.errors import Draining, answer_error
+from app.framework_compat import SigHandler, displace_sigterm, pass_sigterm, restore_sigterm
+from app.lifecycle import Lifecycle
 
 logger = logging.getLogger("fusionserve.shutdown")
 
 POLL_S = 0.02
 FORCED_EXIT_STATUS = 1
-Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def _is_probe(path: str) -> bool:
@@ -52,15 +50,15 @@ def _is_probe(path: str) -> bool:
 
 
 class GracefulDrain:
-    """Drain state for one app: requests in flight, when SIGTERM came, whether we stopped."""
+    """One app's drain: requests in flight, when SIGTERM came, handing it on, the hard bound.
+    Whether the service is draining or stopping is its `lifecycle`'s."""
 
-    def __init__(self, registry: ModelRegistry, timeout_s: float) -> None:
-        self.registry = registry
+    def __init__(self, lifecycle: Lifecycle, timeout_s: float) -> None:
+        self.lifecycle = lifecycle
         self.timeout_s = timeout_s
         self.in_flight = 0  # requests being answered, probes excluded
-        self.signalled_at: float | None = None  # time.monotonic() of the first SIGTERM
-        self.stopping = False  # the app's shutdown began: new work is refused
-        self._previous: Handler = None
+        self.signalled_at = 0.0  # time.monotonic() of the first SIGTERM
+        self._previous: SigHandler = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._watchdog: threading.Timer | None = None
@@ -68,7 +66,7 @@ class GracefulDrain:
 
     @property
     def draining(self) -> bool:
-        return self.signalled_at is not None
+        return self.lifecycle.shutting_down
 
     # -- the signal hook ---------------------------------------------------------------------
 
@@ -78,12 +76,12 @@ class GracefulDrain:
         installed = threading.current_thread() is threading.main_thread()
         if installed:
             self._loop = asyncio.get_running_loop()
-            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._previous = displace_sigterm(self._on_sigterm)
         try:
             yield
         finally:
-            if installed and signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                signal.signal(signal.SIGTERM, self._previous)
+            if installed:
+                restore_sigterm(self._on_sigterm, self._previous)
             if self._watchdog is not None:
                 self._watchdog.cancel()  # shutdown finished in time
             if self._task is not None and not self._task.done():
@@ -96,7 +94,7 @@ class GracefulDrain:
             self._hand_over(signum)  # a second SIGTERM: stop waiting for in-flight requests
             return
         self.signalled_at = time.monotonic()
-        self.registry.draining = True  # /health/ready → 503 from now on
+        self.lifecycle.drain()  # /health/ready → 503 from now on
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._start, signum)
 
@@ -113,7 +111,6 @@ class GracefulDrain:
         self._task = asyncio.get_running_loop().create_task(self._drain(signum), name="drain")
 
     async def _drain(self, signum: int) -> None:
-        assert self.signalled_at is not None
         listen_until = self.signalled_at + self.timeout_s / 2
         while self.in_flight > 0 and time.monotonic() < listen_until:
             await asyncio.sleep(POLL_S)
@@ -126,12 +123,7 @@ class GracefulDrain:
         if self._handed_over:
             return
         self._handed_over = True
-        previous = self._previous
-        if callable(previous):
-            previous(signum, None)
-        elif previous == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.raise_signal(signal.SIGTERM)
+        pass_sigterm(self._previous, signum)
 
     def _force_exit(self) -> None:
         logger.error(
@@ -143,23 +135,6 @@ class GracefulDrain:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(FORCED_EXIT_STATUS)
-
-    # -- lifespan ------------------------------------------------------------------------------
-
-    def wrap_lifespan(self, app: FastAPI) -> None:
-        """Hook SIGTERM around the app's existing lifespan (bundle loading ... batcher drain)."""
-        inner = app.router.lifespan_context
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app_: Any) -> AsyncIterator[Any]:
-            with self.sigterm_hook():
-                async with inner(app_) as state:
-                    try:
-                        yield state
-                    finally:
-                        self.stopping = True
-
-        app.router.lifespan_context = lifespan
 
 
 class DrainGate:
@@ -174,13 +149,12 @@ class DrainGate:
         if scope["type"] != "http" or _is_probe(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        if self.drain.stopping:
+        if self.drain.lifecycle.stopping:
             err = Draining(
                 "the server is shutting down; retry (another replica)",
                 {"Retry-After": "1", "Connection": "close"},
             )
-            scope.setdefault("state", {})["error_code"] = err.code
-            await error_response(err)(scope, receive, send)
+            await answer_error(scope, err)(scope, receive, send)
             return
 
         async def send_closing(message: Message) -> None:
@@ -195,11 +169,8 @@ class DrainGate:
             self.drain.in_flight -= 1
 
 
-def install_drain(app: FastAPI, settings: Settings) -> GracefulDrain:
-    """Graceful SIGTERM handling for this app; `app.state.drain` holds its state."""
-    registry: ModelRegistry = app.state.service.registry
-    drain = GracefulDrain(registry, settings.drain_timeout_s)
+def install_drain(app: FastAPI, drain: GracefulDrain) -> None:
+    """The drain gate for this app (the lifespan runs `drain.sigterm_hook`, app.main);
+    `app.state.drain` exposes its in-flight count."""
     app.state.drain = drain
     app.add_middleware(DrainGate, drain=drain)
-    drain.wrap_lifespan(app)
-    return drain

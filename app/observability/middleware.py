@@ -1,8 +1,8 @@
 """One pure-ASGI middleware around the whole app: request id, Server-Timing, metrics, access line.
 
 Outermost of the app's own middlewares, so requests refused early (body too large) are timed,
-counted and logged like the rest. It never reads a request body's content: it counts bytes, and
-keeps at most the first few KB of an error *response* to read its stable error code.
+counted and logged like the rest. It never reads a body's content: it counts bytes, and reads an
+error's stable code from where `app.errors.answer_error` recorded it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import recorded_error_code
+from app.framework_compat import match_route
 from app.observability.access_log import log_access
 from app.observability.metrics import ServiceMetrics
-from app.observability.record import UNMATCHED_ROUTE, RequestRecord, error_code, is_traffic
+from app.observability.record import UNMATCHED_ROUTE, RequestRecord, is_traffic
 from app.observability.recorder import record_request
 from app.observability.request_id import (
     REQUEST_ID_HEADER,
@@ -30,25 +32,11 @@ from app.observability.server_timing import HEADER as SERVER_TIMING
 from app.observability.server_timing import server_timing
 
 logger = logging.getLogger("fusionserve.observability")
-MAX_ERROR_BODY = 4096
-
-
-def _match(scope: Scope, routes: Sequence[BaseRoute], depth: int = 0) -> BaseRoute | None:
-    for candidate in routes:
-        match, _ = candidate.matches(scope)
-        if match is not Match.FULL:
-            continue
-        inner = getattr(candidate, "original_router", None)  # FastAPI's included router
-        if inner is None:
-            return candidate
-        if depth < 4 and (found := _match(scope, inner.routes, depth + 1)) is not None:
-            return found
-    return None
 
 
 def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     """The matched route's template; for requests answered before routing, match it here."""
-    route = scope.get("route") or _match(scope, routes)
+    route = scope.get("route") or match_route(scope, routes)
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
@@ -67,12 +55,10 @@ class ObservabilityMiddleware:
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id")
         ctx = RequestContext(accept_or_generate(incoming))
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = ctx.request_id
+        state: dict[str, Any] = scope.setdefault("state", {})  # shared with inner layers
         traffic = is_traffic(scope.get("path", ""))
         start = time.perf_counter()
         status, bytes_in, bytes_out = 500, 0, 0
-        error_body = bytearray()
         metrics = self.metrics if traffic else None
         if metrics is not None:
             metrics.in_flight.inc()
@@ -95,7 +81,7 @@ class ObservabilityMiddleware:
                 status=status,
                 duration_s=time.perf_counter() - start,
                 model=ctx.model,
-                error_code=error_code(bytes(error_body)) if error_body else "",
+                error_code=recorded_error_code(scope),
                 traffic=traffic,
                 timings=state.get("timings"),
                 bytes_in=bytes_in,
@@ -123,8 +109,6 @@ class ObservabilityMiddleware:
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 bytes_out += len(body)
-                if status >= 400 and len(error_body) < MAX_ERROR_BODY:
-                    error_body.extend(body[: MAX_ERROR_BODY - len(error_body)])
                 if not message.get("more_body", False):
                     finish()
             await send(message)
@@ -138,7 +122,7 @@ class ObservabilityMiddleware:
     def _observe(self, record: RequestRecord, ctx: RequestContext) -> None:
         try:
             if self.metrics is not None:
-                record_request(self.metrics, record, ctx.rejection_counted)
+                record_request(self.metrics, record, ctx.rejections)
             log_access(record)
         except Exception:  # observing must never break answering
             logger.exception("recording request %s failed", record.request_id)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest, values
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from app.framework_compat import live_gauge_pids, multiprocess_values
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -42,7 +44,7 @@ def check_layout(workers: int) -> Path | None:
                 f"and scale with replicas, or set FUSIONSERVE_METRICS_ENABLED=false"
             )
         return None
-    if values.ValueClass is values.MutexValue:
+    if not multiprocess_values():
         raise MetricsConfigError(
             f"{ENV} was set after prometheus_client was imported; set it in the environment "
             f"of the server process instead"
@@ -63,12 +65,7 @@ def _alive(pid: int) -> bool:
 def prepare_dir(path: Path) -> None:
     """Create the directory; drop live-gauge files of dead processes and of this pid."""
     path.mkdir(parents=True, exist_ok=True)
-    pids = set()
-    for file in path.glob("gauge_live*_*.db"):
-        pid_text = file.stem.rsplit("_", 1)[-1]
-        if pid_text.isdigit():
-            pids.add(int(pid_text))
-    for pid in pids:
+    for pid in live_gauge_pids(path):
         if pid == os.getpid() or not _alive(pid):
             mark_process_dead(pid, str(path))
 

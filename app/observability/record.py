@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from app.timing import PhaseTimings
@@ -16,16 +15,6 @@ def is_traffic(path: str) -> bool:
     return not any(path == p or (p.endswith("/") and path.startswith(p)) for p in NOT_TRAFFIC_PATHS)
 
 
-def error_code(body: bytes) -> str:
-    """The stable code of an error envelope `{"error": {"code": ...}}`; '' if it is not one."""
-    try:
-        data = json.loads(body)
-        code = data["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return ""
-    return code if isinstance(code, str) and len(code) <= 64 else ""
-
-
 @dataclass(frozen=True)
 class RequestRecord:
     request_id: str
@@ -34,7 +23,7 @@ class RequestRecord:
     status: int
     duration_s: float
     model: str
-    error_code: str
+    error_code: str  # as app.errors.answer_error recorded it; '' for none
     traffic: bool
     timings: PhaseTimings | None
     bytes_in: int

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from app.hooks import ServingHooks
 from app.observability.metrics import PHASES, ServiceMetrics
 from app.observability.record import RequestRecord
-from app.observability.rejections import REASONS, reason_for
+from app.observability.rejections import REASONS, reason_for, request_rejections
 from app.observability.request_id import current_request
 
 if TYPE_CHECKING:
@@ -93,18 +93,16 @@ class ObservingHooks(ServingHooks):
         self.inner.batch_done(model, size, inference_s, ok)
 
     def item_rejected(self, model: str, reason: str) -> None:
-        # Counted by item_failed, which sees every item error once (from any layer).
+        # Noted by item_failed, which sees every item error once (from any layer).
         self.inner.item_rejected(model, reason)
 
     def item_failed(self, model: str, code: str, status: int) -> None:
+        """Note the item's rejection on its request; record_request counts it."""
         _note_model(model)
         reason = reason_for(code, status)
-        if reason is not None:
-            if (m := self.metrics) is not None:
-                m.rejections.labels(model, reason).inc()
-            ctx = current_request()
-            if ctx is not None:
-                ctx.rejection_counted = True
+        ctx = current_request()
+        if reason is not None and ctx is not None:
+            ctx.rejections.append((model, reason))
         self.inner.item_failed(model, code, status)
 
     def item_done(self, model: str, timings: PhaseTimings, prediction: Prediction) -> None:
@@ -128,17 +126,15 @@ class ObservingHooks(ServingHooks):
 
 
 def record_request(
-    metrics: ServiceMetrics, record: RequestRecord, item_rejection_counted: bool
+    metrics: ServiceMetrics, record: RequestRecord, noted: list[tuple[str, str]]
 ) -> None:
-    """Request counters and latency; request-level rejections not already counted per item."""
+    """Request counters and latency, and the only place rejections are counted (see
+    `app.observability.rejections`): `noted` are those noted while answering the request."""
     if not record.traffic:
         return
     status = str(record.status)
     metrics.requests.labels(record.route, record.method, status, record.model).inc()
     metrics.request_duration.labels(record.route, record.model).observe(record.duration_s)
-    if item_rejection_counted or record.status < 400:
-        return
-    if record.method == "POST" or record.status in (401, 403):
-        reason = reason_for(record.error_code, record.status)
-        if reason is not None:
-            metrics.rejections.labels(record.model, reason).inc()
+    found = request_rejections(noted, record.method, record.status, record.error_code, record.model)
+    for model, reason in found:
+        metrics.rejections.labels(model, reason).inc()

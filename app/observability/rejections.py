@@ -1,9 +1,10 @@
 """Rejection reasons: the few categories operators alert on, from the many stable error codes.
 
-A rejection is a request or item refused before a prediction was made. Counted once: per item
-when the item reached `InferenceService.predict` (hook `item_failed`), otherwise per request from
-the error code of the HTTP response (body limit, unreadable body, batch-level errors, auth).
-The auth layer may also call `record_rejection(request, "unauthorized")` directly.
+A rejection is a request or item refused before a prediction was made. A request's rejections
+are its items' (each refused item once, noted while it was answered: a batch answers 200 with
+per-item errors), or — when no item was refused — the request's own, from the error code
+`app.errors.answer_error` recorded (body limit, unreadable body, batch-level errors, auth).
+`app.observability.recorder.record_request` counts them, once, when the request ends.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _NOT_REJECTIONS = {"not_found", "method_not_allowed"}
 
 
 def reason_for(code: str, status: int) -> str | None:
-    """The rejection reason of an error response, or None (success, server error, wrong URL)."""
+    """The rejection reason of an error, or None (success, server error, wrong URL)."""
     if code in _BY_CODE:
         return _BY_CODE[code]
     if status in (401, 403):
@@ -42,16 +43,23 @@ def reason_for(code: str, status: int) -> str | None:
     return None
 
 
-def record_rejection(request: Request, reason: str, model: str = "") -> None:
-    """Count a rejection decided outside the serving path (e.g. by the auth layer).
+def request_rejections(
+    noted: list[tuple[str, str]], method: str, status: int, code: str, model: str
+) -> list[tuple[str, str]]:
+    """(model, reason) of every rejection in one answered request."""
+    if noted:
+        return list(noted)
+    if status < 400 or not (method == "POST" or status in (401, 403)):
+        return []  # a failed read (GET) is not a refused prediction; auth failures are
+    reason = reason_for(code, status)
+    return [(model, reason)] if reason is not None else []
 
-    The HTTP layer will not count the same request again from its error response.
-    """
+
+def record_rejection(request: Request, reason: str, model: str = "") -> None:
+    """Note a rejection decided outside the serving path for the request being answered
+    (`request` names it for the caller; the request's context holds the note)."""
     if reason not in REASONS:
         raise ValueError(f"unknown rejection reason {reason!r}; valid: {REASONS}")
-    observability = getattr(request.app.state, "observability", None)
-    if observability is not None and observability.metrics is not None:
-        observability.metrics.rejections.labels(model, reason).inc()
     ctx = current_request()
     if ctx is not None:
-        ctx.rejection_counted = True
+        ctx.rejections.append((model, reason))

@@ -26,7 +26,9 @@ class RequestContext:
 
     request_id: str
     models: set[str] = field(default_factory=set)
-    rejection_counted: bool = False  # an item rejection was already counted for this request
+    # (model, reason) of each rejection noted while answering it (refused items); metrics
+    # count them when the request is recorded
+    rejections: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def model(self) -> str:

@@ -1,8 +1,9 @@
 """Liveness and readiness probes.
 
 /health/live never touches a model (the process answers, so it is alive). /health/ready is 200
-only when every configured model passed its warm-up and its batcher runs, and the server is
-not draining; otherwise 503 with the reasons and per-model detail.
+only when loading finished, every configured model passed its warm-up and its batcher runs, and
+the server is not draining; otherwise 503 with the service's state, the reasons and per-model
+detail.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ async def live() -> Liveness:
 )
 async def ready(registry: RegistryDep) -> JSONResponse:
     ok, reasons = registry.readiness()
+    lifecycle = registry.lifecycle
     body = Readiness(
         status="ready" if ok else "not_ready",
-        draining=registry.draining,
+        state=lifecycle.state,
+        draining=lifecycle.shutting_down,
         reasons=reasons,
         models={
             name: ModelReadiness(ready=m.ready, state=m.state.value, reason=m.status_reason)

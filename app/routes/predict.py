@@ -74,5 +74,4 @@ async def predict(
     request.state.timings = timings  # for Server-Timing / access-log layers
     item = await read_predict_input(request, service.settings.max_body_bytes, model, role)
     result = await service.predict(item.image, item.text, item.model, item.role, timings)
-    request.state.model_name = result.model.name
     return to_response(result)

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from typing import Any
 
 from fastapi import FastAPI
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import Unauthorized, error_response
-from app.observability import record_rejection
+from app.errors import Unauthorized, answer_error
+from app.openapi_schema import Schema, Stage, add_schema_patch
 from app.settings import Settings
 
 DOCS_PATHS = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -98,20 +95,13 @@ class ApiKeyAuth:
                 "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
                 {"WWW-Authenticate": REALM},
             )
-        scope.setdefault("state", {})["error_code"] = err.code
-        if "app" in scope:
-            record_rejection(Request(scope), "unauthorized")
-        await error_response(err)(scope, receive, send)
+        await answer_error(scope, err)(scope, receive, send)
 
 
 def document_api_key(app: FastAPI, policy: PathPolicy) -> None:
     """Declare both key schemes and the 401 answer on protected operations in OpenAPI."""
-    build: Callable[[], dict[str, Any]] = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        if BEARER_SCHEME in schema.get("components", {}).get("securitySchemes", {}):
-            return schema
+    def patch(schema: Schema) -> None:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes[BEARER_SCHEME] = {"type": "http", "scheme": "bearer"}
         schemes[HEADER_SCHEME] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
@@ -128,9 +118,8 @@ def document_api_key(app: FastAPI, policy: PathPolicy) -> None:
                         }
                     },
                 }
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    add_schema_patch(app, Stage.SECURITY, patch)
 
 
 def install_auth(app: FastAPI, settings: Settings) -> None:

@@ -83,7 +83,7 @@ def test_sigterm_drains_in_process(tiny_bundle_dir: Path) -> None:
             await until(lambda: handed_over == [signal.SIGTERM])
             assert drain.in_flight == 0
 
-            drain.stopping = True  # what the lifespan's shutdown sets: new work is refused
+            drain.lifecycle.stop()  # what the lifespan's shutdown does: new work is refused
             refused = await _post(client)
             assert_error(refused, 503, "draining")
             assert refused.headers["retry-after"] == "1"

@@ -14,5 +14,6 @@ def test_ready_lists_every_model(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready" and body["reasons"] == [] and body["draining"] is False
+    assert body["state"] == "ready"
     assert all(m["ready"] for m in body["models"].values())
     assert len(body["models"]) == 3
