@@ -1,24 +1,20 @@
 """Every use of framework behaviour that is not public API, in one place.
 
-Each shim names what it relies on and why no public API does the job. `problems()` exercises
-them all against the installed versions; tests/app/test_framework_compat.py fails with its
-messages, so an upgrade that breaks one is caught by CI, not in production.
+Each shim names what it relies on and why no public API does the job.
+tests/app/test_framework_compat.py exercises every one against the installed versions and fails
+naming the shim and the versions, so an upgrade that breaks one is caught by CI, not in
+production.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib.metadata
-import os
 import signal
-import tempfile
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from prometheus_client import values
-from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartParser
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -118,99 +114,3 @@ def pass_sigterm(previous: SigHandler, signum: int) -> None:
     elif previous == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
-
-
-# -- the check ------------------------------------------------------------------------------
-
-
-def _versions() -> str:
-    names = ("starlette", "fastapi", "uvicorn", "prometheus_client")
-    return ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)
-
-
-async def _multipart_problem() -> str | None:
-    boundary = "b0undary"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n'.encode()
-        + b"\xff\xfe"
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-
-    async def stream() -> AsyncGenerator[bytes, None]:
-        yield body
-
-    headers = Headers({"content-type": f"multipart/form-data; boundary={boundary}"})
-    parser = StrictMultiPartParser(headers, stream())
-    try:
-        await parser.parse()
-    except InvalidUtf8:
-        return None
-    except Exception as exc:
-        return f"StrictMultiPartParser broke: {type(exc).__name__}: {exc}"
-    return "StrictMultiPartParser no longer rejects invalid UTF-8 form fields"
-
-
-def _route_problem() -> str | None:
-    from fastapi import APIRouter, FastAPI
-
-    router = APIRouter(prefix="/probe")
-
-    @router.post("/{name}")
-    async def endpoint(name: str) -> None: ...
-
-    app = FastAPI()
-    app.include_router(router)
-    scope = {"type": "http", "method": "POST", "path": "/probe/x", "root_path": ""}
-    found = match_route(scope, app.router.routes)
-    if getattr(found, "path", None) != "/probe/{name}":
-        return f"match_route found {found!r}, not the included route /probe/{{name}}"
-    return None
-
-
-def _prometheus_problem() -> str | None:
-    if not hasattr(values, "ValueClass") or not hasattr(values, "MutexValue"):
-        return "prometheus_client.values has no ValueClass/MutexValue (multiprocess_values)"
-    with tempfile.TemporaryDirectory() as tmp:
-        name = Path(tmp, f"gauge_livesum_{os.getpid()}.db")
-        name.touch()
-        if live_gauge_pids(Path(tmp)) != {os.getpid()}:
-            return "live_gauge_pids cannot read prometheus_client's file names"
-    return None
-
-
-def _uvicorn_problem() -> str | None:
-    import uvicorn
-
-    seen: list[SigHandler] = []
-
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await receive()  # lifespan.startup
-            seen.append(signal.getsignal(signal.SIGTERM))
-            server.should_exit = True
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
-            await send({"type": "lifespan.shutdown.complete"})
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="on")
-    server = uvicorn.Server(config)
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        asyncio.run(server.serve())
-    finally:
-        signal.signal(signal.SIGTERM, before)
-    handler = seen[0] if seen else None
-    if getattr(handler, "__self__", None) is not server:
-        return f"uvicorn's SIGTERM handler is not installed before lifespan startup ({handler!r})"
-    return None
-
-
-def problems() -> list[str]:
-    """What no longer works with the installed frameworks (main thread only: signals)."""
-    found = [
-        asyncio.run(_multipart_problem()),
-        _route_problem(),
-        _prometheus_problem(),
-        _uvicorn_problem(),
-    ]
-    return [f"{p} [{_versions()}; see app/framework_compat.py]" for p in found if p]
