@@ -13,7 +13,7 @@ from tests.deploy.conftest import REPO_ROOT
 
 RUNTIME_TARGETS = {"cpu": "build-cpu", "gpu": "build-gpu"}
 LOCKS = {"cpu": "requirements/serve.lock", "gpu": "requirements/serve-gpu.lock"}
-APP_SOURCES = {"app/", "fusionserve/", "bench/"}
+APP_SOURCES = {"app/", "fusionserve/"}
 
 
 def test_multi_stage_with_cpu_and_gpu_targets(stages: dict[str, Any]) -> None:

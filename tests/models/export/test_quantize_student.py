@@ -180,7 +180,11 @@ def test_committed_student_int8_parity_on_dev(
     fp32, int8, _ = committed_student
     manifest = json.loads((STUDENT / "manifest.json").read_text())
     dev = load_dev_set(
-        DataSource(task_set="medpix", root=medpix_root),
+        DataSource(
+            task_set="medpix",
+            root=medpix_root,
+            image_size=int(manifest["preprocessing"]["image_size"]),  # the graph's input size
+        ),
         (STUDENT / "tokenizer.json").read_text(),
         int(manifest["preprocessing"]["max_text_length"]),
         limit=32,
