@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 
+from app.contract.graph import graph_feeds
 from app.contract.image import image_to_array, load_image_file
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, trim_padding
@@ -130,13 +131,9 @@ def run_flagship(work: Path, role: str) -> dict[str, Any]:
     encoded = TextEncoder.from_file(out / TOKENIZER_FILE, pre.max_text_length).encode(
         [sample.text]
     )
-    feeds = {
-        "pixel_values": image_to_array(load_image_file(sample.image_path), pre.image_size)[None],
-        "input_ids": encoded.input_ids,
-        "attention_mask": encoded.attention_mask,
-    }
-    trimmed_ids, trimmed_mask = trim_padding(feeds["input_ids"], feeds["attention_mask"])
-    trimmed = {**feeds, "input_ids": trimmed_ids, "attention_mask": trimmed_mask}
+    pixels = image_to_array(load_image_file(sample.image_path), pre.image_size)[None]
+    feeds = graph_feeds(pixels, encoded.input_ids, encoded.attention_mask)
+    trimmed = graph_feeds(pixels, *trim_padding(encoded.input_ids, encoded.attention_mask))
     served = served_parity(out, model, sample.image_path, sample.text)
     return {
         "role": role,
@@ -148,7 +145,7 @@ def run_flagship(work: Path, role: str) -> dict[str, Any]:
         "export_parity": manifest.metrics["parity"]["max_abs_diff"],
         "ort_ms_per_sample_batch1_1thread_padded_256": round(ort_latency_ms(out, feeds), 1),
         "text_tokens": int(encoded.token_counts[0]),
-        f"ort_ms_per_sample_batch1_1thread_padded_{trimmed_ids.shape[1]}": round(
+        f"ort_ms_per_sample_batch1_1thread_padded_{trimmed['input_ids'].shape[1]}": round(
             ort_latency_ms(out, trimmed), 1
         ),
         "served_parity_max_abs_diff": served["max_abs_diff"],

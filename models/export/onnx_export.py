@@ -135,11 +135,8 @@ def export_onnx(
     batch = torch.export.Dim("batch", min=1, max=65536)
     # [CLS] + [SEP] make every text ≥ 2 tokens; position embeddings cap it at max_length
     seq = torch.export.Dim("seq", min=2, max=max_length)
-    dynamic = {
-        "pixel_values": {0: batch},
-        "input_ids": {0: batch, 1: seq},
-        "attention_mask": {0: batch, 1: seq},
-    }
+    pixels, *texts = INPUT_NAMES
+    dynamic = {pixels: {0: batch}, **{name: {0: batch, 1: seq} for name in texts}}
     with _quiet():
         program = torch.onnx.export(
             wrapper.eval(),
@@ -188,7 +185,8 @@ def check_graph_contract(
     a symbolic sequence axis (≤ max_length) on the text inputs."""
     inputs = {v.name: _dims(v) for v in proto.graph.input}
     outputs = {v.name: _dims(v) for v in proto.graph.output}
-    expected_inputs = {"pixel_values": [3, image_size, image_size]}
+    pixels, *texts = INPUT_NAMES
+    expected_inputs = {pixels: [3, image_size, image_size]}
     problems = []
     if list(inputs) != list(INPUT_NAMES):
         problems.append(f"inputs are {list(inputs)}, expected {list(INPUT_NAMES)}")
@@ -200,7 +198,7 @@ def check_graph_contract(
     for name, rest in expected_inputs.items():
         if name in inputs and inputs[name][1:] != rest:
             problems.append(f"{name}: shape {inputs[name]}, expected [batch, {rest}]")
-    for name in ("input_ids", "attention_mask"):
+    for name in texts:
         dims = inputs.get(name, [])
         if len(dims) != 2 or not isinstance(dims[1], str):
             problems.append(f"{name}: sequence axis is not dynamic (shape {dims})")

@@ -32,6 +32,7 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
+from app.contract.graph import INPUT_NAMES, graph_feeds
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
@@ -119,7 +120,7 @@ def _probe(manifest: Manifest, vocab: int, seed: int = 0) -> dict[str, np.ndarra
         mask[row, :used] = 1
         ids[row, used:] = 0
     pixels = rng.uniform(-1, 1, size=(4, 3, size, size)).astype(np.float32)
-    return {"pixel_values": pixels, "input_ids": ids, "attention_mask": mask}
+    return graph_feeds(pixels, ids, mask)
 
 
 def check_against_graph(bundle: Path, manifest: Manifest, model: MultiTaskModel) -> float:
@@ -137,7 +138,7 @@ def check_against_graph(bundle: Path, manifest: Manifest, model: MultiTaskModel)
     )
     with torch.no_grad():
         got = wrapper(
-            *(torch.from_numpy(feeds[k]) for k in ("pixel_values", "input_ids", "attention_mask"))
+            *(torch.from_numpy(feeds[k]) for k in INPUT_NAMES)
         )
     return max(
         float(np.max(np.abs(value.numpy() - expected[name])))
