@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.bundle_error import BundleError
 from app.contract.session import GraphOptimization
-from app.settings import Settings
+from app.settings import Settings, split_commas
 
 SERVING_FILE = "serving.json"
 ENV_PREFIX = "FUSIONSERVE_MODEL__"
@@ -47,9 +47,7 @@ class ModelSettings(BaseModel):
     @field_validator("providers", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_commas(value)
 
     @property
     def max_delay_s(self) -> float:

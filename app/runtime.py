@@ -82,11 +82,11 @@ class OnnxModel:
         """One run through an IOBinding: inputs are copied to the provider's device once,
         outputs are allocated there and copied back once, with no per-run allocation of
         onnxruntime's own feed and fetch structures."""
-        binding = self.session.io_binding()
+        binding, device = self.session.io_binding(), self.device
         for name, value in feeds.items():
             binding.bind_cpu_input(name, value)
         for name in self.output_names:
-            binding.bind_output(name, self.device)
+            binding.bind_output(name, device)
         self.session.run_with_iobinding(binding)
         return list(binding.copy_outputs_to_cpu())
 
@@ -138,6 +138,5 @@ def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: RuntimeSetti
     if problems := signature_problems(session, manifest):
         raise ValueError(f"{path.name}: " + "; ".join(problems))
     outputs = list(output_widths(manifest))
-    model = OnnxModel(session, outputs, precision, path.name, has_dynamic_text(session))
-    model.io_binding = uses_io_binding(settings.io_binding, model.provider)
-    return model
+    bound = uses_io_binding(settings.io_binding, session.get_providers()[0])
+    return OnnxModel(session, outputs, precision, path.name, has_dynamic_text(session), bound)

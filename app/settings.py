@@ -15,6 +15,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 CommaList = Annotated[list[str], NoDecode]
 
 
+def split_commas(value: object) -> object:
+    """'a, b,,c' → ['a', 'b', 'c'] (environment comma lists); anything else unchanged."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class Settings(BaseSettings):
     """Service configuration; defaults suit one CPU container serving `exported/`."""
 
@@ -66,9 +73,7 @@ class Settings(BaseSettings):
     @field_validator("models", "providers", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_commas(value)
 
     @field_validator("api_key", mode="before")
     @classmethod

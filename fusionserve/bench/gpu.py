@@ -65,10 +65,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "available_providers": ort.get_available_providers(),
         "host": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "graph": [],
-        "parity": {},
-        "served": [],
     }
+    parity: dict[str, float] = {}
     graph_rows: list[gpu_graph.GraphRow] = []
     served_rows: list[gpu_served.ServedRow] = []
     for name in args.bundles:
@@ -87,8 +85,6 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             if settings.providers != CPU and args.require_provider:
                 require(args.require_provider, rows[0].provider)
             graph_rows += rows
-        parity = report["parity"]
-        assert isinstance(parity, dict)
         parity[name] = gpu_graph.max_abs_difference(bundle_dir, variants[0], variants[2], items[:8])
         if args.served_batches:
             env = {
@@ -102,6 +98,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
                 args.bundle_dir, name, args.served_batches, bodies, args.concurrency,
                 args.requests, args.clients, env,
             )  # fmt: skip
+    report["parity"] = parity
     report["graph"] = [asdict(r) for r in graph_rows]
     report["served"] = [asdict(r) for r in served_rows]
     return report

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.bundle_loader import load_bundle
+from app.bundle_loader import input_spec, load_bundle, read_manifest
 from app.loaded_bundle import LoadedBundle
-from app.preprocess import PreparedInputs
+from app.preprocess import PreparedInputs, prepare
 from app.settings import Settings
 from fusionserve.bench.samples import Sample
 
@@ -34,12 +34,11 @@ class GraphRow:
 def prepared(
     bundle_dir: Path, settings: Settings, samples: Sequence[Sample], count: int
 ) -> list[PreparedInputs]:
-    """`count` items through the service's own preprocessing, cycling the samples."""
-    bundle = load_bundle(bundle_dir, settings)
-    return [
-        bundle.prepare(samples[i % len(samples)].image, samples[i % len(samples)].text)
-        for i in range(count)
-    ]
+    """`count` items through the service's own preprocessing, cycling the samples (no session
+    is opened: the sweeps open their own)."""
+    spec = input_spec(bundle_dir, read_manifest(bundle_dir), settings)
+    cycled = (samples[i % len(samples)] for i in range(count))
+    return [prepare(s.image, s.text, spec) for s in cycled]
 
 
 def time_batch(

@@ -63,12 +63,11 @@ def baseline_targets(results: BenchResults) -> list[Target]:
     )
     if (old := results.variant(BASELINE_LABEL)) is not None:
         fp32 = _ratio(new.ceiling.throughput, old.ceiling.throughput)
-        best = fp32
-        measured = f"fp32 {fmt(fp32)}×"
-        if int8 is not None:
-            int8_ratio = _ratio(int8.ceiling.throughput, old.ceiling.throughput)
-            best = max(r for r in (fp32, int8_ratio) if r is not None) if int8_ratio else fp32
-            measured += f", int8 {fmt(int8_ratio)}×"
+        int8_ratio = (
+            None if int8 is None else _ratio(int8.ceiling.throughput, old.ceiling.throughput)
+        )
+        best = max((r for r in (fp32, int8_ratio) if r is not None), default=None)
+        measured = f"fp32 {fmt(fp32)}×" + ("" if int8 is None else f", int8 {fmt(int8_ratio)}×")
         out.append(
             Target(
                 f"student ceiling vs the bundle at {results.config.baseline_rev}",

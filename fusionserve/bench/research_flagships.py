@@ -33,6 +33,7 @@ from app.contract.image import image_to_array, load_image_file
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder, trim_padding
 from fusionserve.bench.coldstart import free_port, running_server
+from fusionserve.bench.suite import bundle_mb
 from models.data import load_samples
 from models.export.ort_eval import make_session
 from models.multitask import MultiTaskModel, count_parameters
@@ -141,7 +142,7 @@ def run_flagship(work: Path, role: str) -> dict[str, Any]:
         "parameters": count_parameters(model),
         "checkpoint_mb": round(checkpoint.stat().st_size / 1e6, 1),
         "import_s": round(import_s, 1),
-        "bundle_mb": round(sum(p.stat().st_size for p in out.iterdir()) / 1e6, 1),
+        "bundle_mb": round(bundle_mb(out), 1),
         "export_parity": manifest.metrics["parity"]["max_abs_diff"],
         "ort_ms_per_sample_batch1_1thread_padded_256": round(ort_latency_ms(out, feeds), 1),
         "text_tokens": int(encoded.token_counts[0]),
