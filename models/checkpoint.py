@@ -2,8 +2,10 @@
 
 Our file (torch.save of a plain dict, loadable with ``weights_only=True``):
 ``{"format": 1, "state_dict", "model_config", **CheckpointMetadata.to_dict()}`` (task set, role,
-tokenizer JSON, max text length, labels, training config, metrics). Research ``.pth`` files are a
-bare state_dict without any config, so they need the ModelConfig from the run's results.json.
+tokenizer JSON, max text length, labels, training config, metrics); a seed ensemble
+(models.ensemble) adds ``"ensemble_size"`` and prefixes each member's keys ``members.<i>.``.
+Research ``.pth`` files are a bare state_dict without any config, so they need the ModelConfig
+from the run's results.json.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from torch import Tensor, nn
 
 from models.checkpoint_metadata import CheckpointMetadata
 from models.config import ModelConfig
+from models.ensemble import SeedEnsemble, ServableModel
 from models.multitask import MultiTaskModel
 
 CHECKPOINT_FORMAT = 1
-_RESERVED = ("format", "state_dict", "model_config")
+_RESERVED = ("format", "state_dict", "model_config", "ensemble_size")
 # Non-persistent HF buffers that older transformers versions saved into state_dicts.
 _TOLERATED_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
 _SHAPE_HINTS = {
@@ -78,7 +81,7 @@ def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, Tensor]) -
 
 def save_checkpoint(
     path: str | Path,
-    model: MultiTaskModel,
+    model: ServableModel,
     cfg: ModelConfig,
     metadata: CheckpointMetadata | Mapping[str, Any],
 ) -> None:
@@ -95,6 +98,8 @@ def save_checkpoint(
         "model_config": cfg.to_dict(),
         **extra,
     }
+    if isinstance(model, SeedEnsemble):
+        payload["ensemble_size"] = model.size
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -105,7 +110,22 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[MultiTaskModel, ModelConfig, CheckpointMetadata]:
-    """Load our format → (model in eval mode, its config, its metadata)."""
+    """Load our format → (one model in eval mode, its config, its metadata); an ensemble is
+    refused (training, distillation and recovery need one network): see load_servable."""
+    model, cfg, metadata = load_servable(path, map_location)
+    if isinstance(model, SeedEnsemble):
+        raise ValueError(
+            f"{path} is a seed ensemble of {model.size} members, not one model: train, "
+            "distil or fine-tune from one of its members' checkpoints"
+        )
+    return model, cfg, metadata
+
+
+def load_servable(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[ServableModel, ModelConfig, CheckpointMetadata]:
+    """Load our format, a single model or a seed ensemble → (model in eval mode, config,
+    metadata): what export and evaluation accept."""
     payload = torch.load(Path(path), map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or "model_config" not in payload:
         raise ValueError(
@@ -121,7 +141,8 @@ def load_checkpoint(
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     cfg = ModelConfig.from_dict(payload["model_config"])
-    model = MultiTaskModel(cfg)
+    size = payload.get("ensemble_size")
+    model: ServableModel = MultiTaskModel(cfg) if size is None else SeedEnsemble(cfg, int(size))
     load_state_dict_compat(model, payload["state_dict"])
     model.eval()
     return model, cfg, metadata

@@ -35,6 +35,7 @@ OUTPUT_KEYS = (
     "txt_proj",
 )
 MODALITY_WEIGHTS_KEY = "modality_weights"
+LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2
 
 
 class MultiTaskModel(nn.Module):

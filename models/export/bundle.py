@@ -34,8 +34,9 @@ from app.contract.manifest import (
 )
 from app.contract.tasks import TaskSetSpec, task_set
 from app.contract.text import trim_padding
-from models.checkpoint import load_checkpoint
+from models.checkpoint import load_servable
 from models.checkpoint_metadata import MetadataError
+from models.ensemble import ServableModel
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.onnx_export import (
@@ -61,7 +62,7 @@ from models.export.quantize import (
     quantize_int8,
 )
 from models.export.selftest import build_self_test
-from models.multitask import MultiTaskModel, count_parameters
+from models.multitask import count_parameters
 from models.training.metrics import task_metrics
 
 PARITY_TOLERANCE = 1e-4
@@ -94,7 +95,7 @@ def _labels(
 
 
 @torch.no_grad()
-def dev_logits(model: MultiTaskModel, dev: DevSet, batch_size: int) -> list[np.ndarray]:
+def dev_logits(model: ServableModel, dev: DevSet, batch_size: int) -> list[np.ndarray]:
     model.eval()
     parts: list[list[np.ndarray]] = [[], []]
     for start in range(0, len(dev), batch_size):
@@ -142,7 +143,7 @@ class ModelSource:
     (our own training run, or a research checkpoint brought in by `import-research`)."""
 
     checkpoint: Path
-    model: MultiTaskModel
+    model: ServableModel  # one network, or a seed ensemble of them
     task_set: str
     role: str
     labels: dict[str, list[str]]
@@ -199,7 +200,7 @@ def calibrate_on_dev(
 
 def checkpoint_source(checkpoint: Path) -> ModelSource:
     """A checkpoint written by `fusionserve train` as a model source."""
-    model, _cfg, meta = load_checkpoint(checkpoint)
+    model, _cfg, meta = load_servable(checkpoint)
     try:
         tokenizer_json = meta.require_tokenizer()
     except MetadataError as exc:

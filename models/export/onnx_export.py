@@ -47,7 +47,8 @@ from torch import Tensor, nn
 
 from app.contract.graph import INPUT_NAMES, MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import TaskSpec
-from models.multitask import MODALITY_WEIGHTS_KEY, MultiTaskModel
+from models.ensemble import ServableModel
+from models.multitask import MODALITY_WEIGHTS_KEY
 
 OPSET = 18
 LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2 (research head order)
@@ -66,7 +67,7 @@ class CalibratedProbabilities(nn.Module):
     """model → (probs_<task1>, probs_<task2>[, modality_weights]) with temperatures applied."""
 
     def __init__(
-        self, model: MultiTaskModel, task_names: Sequence[str], temperatures: Sequence[float]
+        self, model: ServableModel, task_names: Sequence[str], temperatures: Sequence[float]
     ) -> None:
         super().__init__()
         if len(task_names) != 2 or len(temperatures) != 2:

@@ -27,9 +27,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
         if args.limit is not None and args.limit < 2:
             raise ConfigError(f"--limit must be >= 2, got {args.limit}")
-        from models.training.run import train_model
+        if cfg.ensemble_seeds:
+            from models.training.ensemble import train_ensemble as train
+        else:
+            from models.training.run import train_model as train
 
-        train_model(cfg, args.out, args.epochs, args.limit, progress=not args.no_progress)
+        train(cfg, args.out, args.epochs, args.limit, progress=not args.no_progress)
     except (ConfigError, DataError) as exc:
         print(f"fusionserve train: {exc}", file=sys.stderr)
         return 2

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-LOGIT_KEYS = ("logits_modality", "logits_location")
-
+from models.multitask import LOGIT_KEYS
 
 ClassWeights = tuple[Tensor, Tensor] | None
 

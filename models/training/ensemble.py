@@ -1,0 +1,162 @@
+"""Train one recipe under several seeds and ship the members' average (models.ensemble).
+
+With `ensemble_seeds: [s1, s2, …]` in a config, `fusionserve train` trains one member per seed
+into `<output_dir>/seed-<s>/` (each a normal run: best.pt, metrics.json, tokenizer.json), then
+writes the ensemble to `<output_dir>/best.pt` with its own `metrics.json` (fused, image-only and
+text-only dev metrics, and every member's). Members must share one tokenizer: a WordPiece
+trained per run is not reproducible across runs (ties in the trainer), so members after the
+first reuse the first one's file. Members trained apart are joined by
+
+    python -m models.training.ensemble --out DIR MEMBER.pt MEMBER.pt [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint_metadata import CheckpointMetadata
+from models.ensemble import SeedEnsemble
+from models.multitask import MultiTaskModel
+from models.training.config import ConfigError, TrainConfig
+from models.training.epoch_report import ablations, write_metrics
+from models.training.evaluate import evaluate
+from models.training.prepare import PreparedData, prepare_data
+from models.training.run import CHECKPOINT_NAME, METRICS_NAME, TOKENIZER_NAME, train_model
+
+# What every member must agree on for one graph to serve them all.
+_SHARED = ("task_set", "role", "max_text_length", "tokenizer_json", "labels", "image_size")
+
+
+def train_ensemble(
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train every seed of `cfg.ensemble_seeds`, then join them; returns the metrics.json."""
+    seeds = list(cfg.ensemble_seeds or [])
+    out = Path(out_dir if out_dir is not None else cfg.output_dir)
+    member_cfg = cfg.model_copy(update={"ensemble_seeds": None})
+    members: list[Path] = []
+    for seed in seeds:
+        run_dir = out / f"seed-{seed}"
+        train_model(
+            member_cfg.model_copy(update={"seed": seed, "name": f"{cfg.name}-seed-{seed}"}),
+            run_dir,
+            epochs,
+            limit,
+            progress,
+        )
+        members.append(run_dir / CHECKPOINT_NAME)
+        if not (member_cfg.tokenizer.path or member_cfg.tokenizer.from_teacher):
+            shared = member_cfg.tokenizer.model_copy(update={"path": str(run_dir / TOKENIZER_NAME)})
+            member_cfg = member_cfg.model_copy(update={"tokenizer": shared})
+    return join_members(members, out, limit)
+
+
+def join_members(members: Sequence[Path], out: Path, limit: int | None = None) -> dict[str, Any]:
+    """Write `out/best.pt` (the ensemble), its tokenizer and metrics.json from member
+    checkpoints; ValueError when they cannot share one graph."""
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 member checkpoints, got {len(members)}")
+    loaded = [load_checkpoint(path) for path in members]
+    _first, cfg, meta = loaded[0]
+    for path, (_model, member_cfg, member_meta) in zip(members, loaded, strict=True):
+        for key in _SHARED:
+            if getattr(member_meta, key) != getattr(meta, key):
+                raise ValueError(f"{path}: its {key} differs from {members[0]}'s")
+        if member_cfg.to_dict() != cfg.to_dict():
+            raise ValueError(f"{path}: another model config than {members[0]}")
+    ensemble = SeedEnsemble(cfg, len(members))
+    for slot, (model, _cfg, _meta) in zip(ensemble.members, loaded, strict=True):
+        slot.load_state_dict(model.state_dict())
+    ensemble.eval()
+    seeds = [int((m.training_config or {}).get("seed", -1)) for _, _, m in loaded]
+    train_cfg = TrainConfig.from_dict({**(meta.training_config or {}), "ensemble_seeds": seeds})
+    data = prepare_data(
+        train_cfg, limit, Tokenizer.from_str(meta.require_tokenizer()), meta.max_text_length
+    )
+    batch_size = train_cfg.data.batch_size
+    report = dev_views(ensemble, data, batch_size)
+    member_reports: list[dict[str, Any]] = [
+        {"checkpoint": str(path), "seed": seed, "dev": dev_views(model, data, batch_size)}
+        for path, seed, (model, _, _) in zip(members, seeds, loaded, strict=True)
+    ]
+    metadata = CheckpointMetadata(
+        task_set=meta.task_set,
+        role=meta.role,
+        max_text_length=meta.max_text_length,
+        tokenizer_json=meta.tokenizer_json,
+        labels=meta.labels,
+        training_config=train_cfg.to_dict(),
+        metrics={"dev": report["dev"]},
+        other={"ensemble_members": [r["checkpoint"] for r in member_reports]},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / CHECKPOINT_NAME, ensemble, cfg, metadata)
+    (out / TOKENIZER_NAME).write_text(meta.require_tokenizer(), encoding="utf-8")
+    payload = {
+        "name": train_cfg.name,
+        "role": meta.role,
+        "ensemble_seeds": seeds,
+        "checkpoint": str(out / CHECKPOINT_NAME),
+        **report,
+        "members": member_reports,
+        "member_mean_std": member_spread([r["dev"] for r in member_reports]),
+    }
+    write_metrics(out / METRICS_NAME, payload)
+    return payload
+
+
+def dev_views(
+    model: MultiTaskModel | SeedEnsemble, data: PreparedData, batch_size: int
+) -> dict[str, Any]:
+    """Dev metrics fused, image only and text only (the training run's per-epoch views)."""
+    names = data.spec.task_names
+    return {
+        "dev": evaluate(model, data.dev, names, batch_size),
+        **ablations(model, data.dev, names, batch_size),
+    }
+
+
+def member_spread(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """{view: {task: "mean ± std" of macro-F1}} over the members."""
+    spread: dict[str, dict[str, str]] = {}
+    for view in reports[0]:
+        for task, scores in reports[0][view].items():
+            if not isinstance(scores, dict):
+                continue
+            values = [float(r[view][task]["macro_f1"]) for r in reports]
+            spread.setdefault(view, {})[task] = (
+                f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+            )
+    return spread
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.training.ensemble", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", required=True, type=Path, help="folder for best.pt + metrics")
+    parser.add_argument("members", nargs="+", type=Path, help="member checkpoints (best.pt)")
+    args = parser.parse_args(argv)
+    try:
+        payload = join_members(args.members, args.out)
+    except (ValueError, ConfigError) as exc:
+        print(f"ensemble: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {payload['checkpoint']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
