@@ -7,7 +7,7 @@ text-only dev metrics, and every member's). Members must share one tokenizer: a 
 trained per run is not reproducible across runs (ties in the trainer), so members after the
 first reuse the first one's file. Members trained apart are joined by
 
-    python -m models.training.ensemble --out DIR MEMBER.pt MEMBER.pt [...]
+    python -m models.training.ensemble --out DIR [--config RECIPE.yaml] MEMBER.pt MEMBER.pt [...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.checkpoint_metadata import CheckpointMetadata
 from models.ensemble import SeedEnsemble
 from models.multitask import MultiTaskModel
-from models.training.config import ConfigError, TrainConfig
+from models.training.config import ConfigError, TrainConfig, load_config
 from models.training.epoch_report import ablations, write_metrics
 from models.training.evaluate import evaluate
 from models.training.prepare import PreparedData, prepare_data
@@ -60,12 +60,19 @@ def train_ensemble(
         if not (member_cfg.tokenizer.path or member_cfg.tokenizer.from_teacher):
             shared = member_cfg.tokenizer.model_copy(update={"path": str(run_dir / TOKENIZER_NAME)})
             member_cfg = member_cfg.model_copy(update={"tokenizer": shared})
-    return join_members(members, out, limit)
+    return join_members(members, out, limit, cfg)
 
 
-def join_members(members: Sequence[Path], out: Path, limit: int | None = None) -> dict[str, Any]:
+def join_members(
+    members: Sequence[Path],
+    out: Path,
+    limit: int | None = None,
+    recipe: TrainConfig | None = None,
+) -> dict[str, Any]:
     """Write `out/best.pt` (the ensemble), its tokenizer and metrics.json from member
-    checkpoints; ValueError when they cannot share one graph."""
+    checkpoints; ValueError when they cannot share one graph. `recipe` (the config with
+    `ensemble_seeds`, which must list the members' seeds in order) becomes the ensemble's
+    training config; without it, the first member's with the seeds added."""
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least 2 member checkpoints, got {len(members)}")
     loaded = [load_checkpoint(path) for path in members]
@@ -81,7 +88,13 @@ def join_members(members: Sequence[Path], out: Path, limit: int | None = None) -
         slot.load_state_dict(model.state_dict())
     ensemble.eval()
     seeds = [int((m.training_config or {}).get("seed", -1)) for _, _, m in loaded]
-    train_cfg = TrainConfig.from_dict({**(meta.training_config or {}), "ensemble_seeds": seeds})
+    if recipe is not None and recipe.ensemble_seeds != seeds:
+        raise ValueError(
+            f"the config's ensemble_seeds {recipe.ensemble_seeds} are not the members' {seeds}"
+        )
+    train_cfg = recipe or TrainConfig.from_dict(
+        {**(meta.training_config or {}), "ensemble_seeds": seeds}
+    )
     data = prepare_data(
         train_cfg, limit, Tokenizer.from_str(meta.require_tokenizer()), meta.max_text_length
     )
@@ -147,10 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m models.training.ensemble", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for best.pt + metrics")
+    parser.add_argument(
+        "--config", type=Path, help="the recipe (with ensemble_seeds) recorded as training config"
+    )
     parser.add_argument("members", nargs="+", type=Path, help="member checkpoints (best.pt)")
     args = parser.parse_args(argv)
     try:
-        payload = join_members(args.members, args.out)
+        recipe = load_config(args.config) if args.config else None
+        payload = join_members(args.members, args.out, recipe=recipe)
     except (ValueError, ConfigError) as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ def test_members_are_trained_per_seed_and_joined(ensemble_dir: Path) -> None:
     model, _cfg, meta = load_servable(ensemble_dir / CHECKPOINT_NAME)
     assert isinstance(model, SeedEnsemble) and model.size == 2
     assert (meta.training_config or {})["ensemble_seeds"] == [3, 4]
+    assert (meta.training_config or {})["name"] == "tiny-teacher"  # the recipe, not a member
     tokenizer = (ensemble_dir / TOKENIZER_NAME).read_text(encoding="utf-8")
     for slot, seed in zip(model.members, (3, 4), strict=True):
         member, _, member_meta = load_checkpoint(ensemble_dir / f"seed-{seed}" / CHECKPOINT_NAME)
@@ -77,3 +78,12 @@ def test_ensemble_seeds_need_two_different_seeds(
 ) -> None:
     with pytest.raises(ConfigError, match="ensemble_seeds"):
         TrainConfig.from_dict(_raw("teacher", medpix_root, tmp_path, ensemble_seeds=seeds))
+
+
+def test_the_recipe_must_list_the_members_seeds(
+    ensemble_dir: Path, medpix_root: Path, tmp_path: Path
+) -> None:
+    members = [ensemble_dir / f"seed-{seed}" / CHECKPOINT_NAME for seed in (3, 4)]
+    swapped = TrainConfig.from_dict(_raw("teacher", medpix_root, tmp_path, ensemble_seeds=[4, 3]))
+    with pytest.raises(ValueError, match=r"ensemble_seeds \[4, 3\] are not the members' \[3, 4\]"):
+        join_members(members, tmp_path / "joined", LIMIT, swapped)
