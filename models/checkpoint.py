@@ -3,7 +3,8 @@
 Our file (torch.save of a plain dict, loadable with ``weights_only=True``):
 ``{"format": 1, "state_dict", "model_config", **CheckpointMetadata.to_dict()}`` (task set, role,
 tokenizer JSON, max text length, labels, training config, metrics); a seed ensemble
-(models.ensemble) adds ``"ensemble_size"`` and prefixes each member's keys ``members.<i>.``.
+(models.ensemble) adds ``"ensemble": {"size", "image_vote"}`` and prefixes each member's keys
+``members.<i>.`` (with the image vote, its ``empty_text_proj`` buffer is saved too).
 Research ``.pth`` files are a bare state_dict without any config, so they need the ModelConfig
 from the run's results.json.
 """
@@ -23,7 +24,7 @@ from models.ensemble import SeedEnsemble, ServableModel
 from models.multitask import MultiTaskModel
 
 CHECKPOINT_FORMAT = 1
-_RESERVED = ("format", "state_dict", "model_config", "ensemble_size")
+_RESERVED = ("format", "state_dict", "model_config", "ensemble")
 # Non-persistent HF buffers that older transformers versions saved into state_dicts.
 _TOLERATED_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
 _SHAPE_HINTS = {
@@ -99,7 +100,7 @@ def save_checkpoint(
         **extra,
     }
     if isinstance(model, SeedEnsemble):
-        payload["ensemble_size"] = model.size
+        payload["ensemble"] = {"size": model.size, "image_vote": model.image_vote}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -141,8 +142,12 @@ def load_servable(
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     cfg = ModelConfig.from_dict(payload["model_config"])
-    size = payload.get("ensemble_size")
-    model: ServableModel = MultiTaskModel(cfg) if size is None else SeedEnsemble(cfg, int(size))
+    ensemble = payload.get("ensemble")
+    model: ServableModel = (
+        MultiTaskModel(cfg)
+        if ensemble is None
+        else SeedEnsemble(cfg, int(ensemble["size"]), bool(ensemble.get("image_vote")))
+    )
     load_state_dict_compat(model, payload["state_dict"])
     model.eval()
     return model, cfg, metadata

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
         if args.limit is not None and args.limit < 2:
             raise ConfigError(f"--limit must be >= 2, got {args.limit}")
-        if cfg.ensemble_seeds:
+        if cfg.ensemble is not None:
             from models.training.ensemble import train_ensemble as train
         else:
             from models.training.run import train_model as train

@@ -21,6 +21,7 @@ from models.training.config_sections import (
     TEACHER_VIEWS,
     DataConfig,
     DistillConfig,
+    EnsembleConfig,
     InitConfig,
     OptimConfig,
     TokenizerConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DistillConfig",
+    "EnsembleConfig",
     "InitConfig",
     "OptimConfig",
     "TokenizerConfig",
@@ -69,8 +71,7 @@ class TrainConfig(Section):
     init: InitConfig = Field(default_factory=InitConfig)
     pretrain_vision: VisionPretrainConfig | None = None
     seed: int = 42
-    # one member per seed, served as the mean of their probabilities (models.training.ensemble)
-    ensemble_seeds: list[int] | None = None
+    ensemble: EnsembleConfig | None = None  # one member per seed, served as one model
     threads: int | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
@@ -83,9 +84,6 @@ class TrainConfig(Section):
             raise ConfigError("'distill': only a student config may have it")
         if self.tokenizer.from_teacher and self.role != "student":
             raise ConfigError("'tokenizer.from_teacher': only a student config may set it")
-        seeds = self.ensemble_seeds
-        if seeds is not None and (len(seeds) < 2 or len(set(seeds)) != len(seeds)):
-            raise ConfigError(f"'ensemble_seeds': needs 2 or more different seeds, got {seeds}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

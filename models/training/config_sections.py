@@ -154,3 +154,20 @@ class VisionPretrainConfig(Section):
         if self.epochs <= 0 or self.lr <= 0:
             raise ConfigError("'pretrain_vision.epochs' and '.lr': must be > 0")
         return self
+
+
+class EnsembleConfig(Section):
+    """One member per seed, served as one model (see models.training.ensemble)."""
+
+    seeds: list[int]
+    # each member answers with the geometric mean of its fused answer and its answer to the
+    # same image with the empty-text fallback (models.ensemble.SeedEnsemble)
+    image_vote: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_seeds(self) -> EnsembleConfig:
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(
+                f"'ensemble.seeds': needs 2 or more different seeds, got {self.seeds}"
+            )
+        return self

@@ -1,11 +1,12 @@
 """Train one recipe under several seeds and ship the members' average (models.ensemble).
 
-With `ensemble_seeds: [s1, s2, …]` in a config, `fusionserve train` trains one member per seed
-into `<output_dir>/seed-<s>/` (each a normal run: best.pt, metrics.json, tokenizer.json), then
-writes the ensemble to `<output_dir>/best.pt` with its own `metrics.json` (fused, image-only and
-text-only dev metrics, and every member's). Members must share one tokenizer: a WordPiece
-trained per run is not reproducible across runs (ties in the trainer), so members after the
-first reuse the first one's file. Members trained apart are joined by
+With `ensemble: {seeds: [s1, s2, …], image_vote: …}` in a config, `fusionserve train` trains
+one member per seed into `<output_dir>/seed-<s>/` (each a normal run: best.pt, metrics.json,
+tokenizer.json), then writes the ensemble to `<output_dir>/best.pt` with its own
+`metrics.json` (fused, image-only and text-only dev metrics, and every member's). Members must
+share one tokenizer: a WordPiece trained per run is not reproducible across runs (ties in the
+trainer), so members after the first reuse the first one's file. Members trained apart are
+joined by
 
     python -m models.training.ensemble --out DIR [--config RECIPE.yaml] MEMBER.pt MEMBER.pt [...]
 """
@@ -42,10 +43,10 @@ def train_ensemble(
     limit: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train every seed of `cfg.ensemble_seeds`, then join them; returns the metrics.json."""
-    seeds = list(cfg.ensemble_seeds or [])
+    """Train every seed of `cfg.ensemble.seeds`, then join them; returns the metrics.json."""
+    seeds = list(cfg.ensemble.seeds) if cfg.ensemble else []
     out = Path(out_dir if out_dir is not None else cfg.output_dir)
-    member_cfg = cfg.model_copy(update={"ensemble_seeds": None})
+    member_cfg = cfg.model_copy(update={"ensemble": None})
     members: list[Path] = []
     for seed in seeds:
         run_dir = out / f"seed-{seed}"
@@ -68,14 +69,16 @@ def join_members(
     out: Path,
     limit: int | None = None,
     recipe: TrainConfig | None = None,
+    image_vote: bool = False,
 ) -> dict[str, Any]:
     """Write `out/best.pt` (the ensemble), its tokenizer and metrics.json from member
-    checkpoints; ValueError when they cannot share one graph. `recipe` (the config with
-    `ensemble_seeds`, which must list the members' seeds in order) becomes the ensemble's
-    training config; without it, the first member's with the seeds added."""
-    if len(members) < 2:
-        raise ValueError(f"an ensemble needs at least 2 member checkpoints, got {len(members)}")
+    checkpoints; ValueError when they cannot share one graph. `recipe` (a config whose
+    `ensemble.seeds` lists the members' seeds in order) becomes the ensemble's training config
+    and decides the image vote; without it, the first member's config with an `ensemble`
+    section from the members' seeds and `image_vote`."""
     loaded = [load_checkpoint(path) for path in members]
+    if len(loaded) < 2:
+        raise ValueError(f"an ensemble needs at least 2 member checkpoints, got {len(loaded)}")
     _first, cfg, meta = loaded[0]
     for path, (_model, member_cfg, member_meta) in zip(members, loaded, strict=True):
         for key in _SHARED:
@@ -83,21 +86,18 @@ def join_members(
                 raise ValueError(f"{path}: its {key} differs from {members[0]}'s")
         if member_cfg.to_dict() != cfg.to_dict():
             raise ValueError(f"{path}: another model config than {members[0]}")
-    ensemble = SeedEnsemble(cfg, len(members))
-    for slot, (model, _cfg, _meta) in zip(ensemble.members, loaded, strict=True):
-        slot.load_state_dict(model.state_dict())
-    ensemble.eval()
     seeds = [int((m.training_config or {}).get("seed", -1)) for _, _, m in loaded]
-    if recipe is not None and recipe.ensemble_seeds != seeds:
-        raise ValueError(
-            f"the config's ensemble_seeds {recipe.ensemble_seeds} are not the members' {seeds}"
-        )
-    train_cfg = recipe or TrainConfig.from_dict(
-        {**(meta.training_config or {}), "ensemble_seeds": seeds}
-    )
+    train_cfg = recipe_for(recipe, meta, seeds, image_vote)
     data = prepare_data(
         train_cfg, limit, Tokenizer.from_str(meta.require_tokenizer()), meta.max_text_length
     )
+    vote = bool(train_cfg.ensemble and train_cfg.ensemble.image_vote)
+    ensemble = SeedEnsemble(cfg, len(loaded), vote)
+    for slot, (model, _cfg, _meta) in zip(ensemble.members, loaded, strict=True):
+        slot.load_state_dict(model.state_dict())
+    ensemble.eval()
+    if vote:
+        ensemble.set_empty_text(empty_text_ids(data))
     batch_size = train_cfg.data.batch_size
     report = dev_views(ensemble, data, batch_size)
     member_reports: list[dict[str, Any]] = [
@@ -120,14 +120,35 @@ def join_members(
     payload = {
         "name": train_cfg.name,
         "role": meta.role,
-        "ensemble_seeds": seeds,
+        "ensemble": train_cfg.to_dict()["ensemble"],
         "checkpoint": str(out / CHECKPOINT_NAME),
         **report,
-        "members": member_reports,
+        "members": member_reports,  # each network alone, without the image vote
         "member_mean_std": member_spread([r["dev"] for r in member_reports]),
     }
     write_metrics(out / METRICS_NAME, payload)
     return payload
+
+
+def recipe_for(
+    recipe: TrainConfig | None, meta: CheckpointMetadata, seeds: list[int], image_vote: bool
+) -> TrainConfig:
+    """The ensemble's training config: `recipe` when it names these seeds, else the first
+    member's config with an `ensemble` section."""
+    if recipe is None:
+        section = {"seeds": seeds, "image_vote": image_vote}
+        return TrainConfig.from_dict({**(meta.training_config or {}), "ensemble": section})
+    listed = recipe.ensemble.seeds if recipe.ensemble else None
+    if listed != seeds:
+        raise ValueError(f"the config's ensemble.seeds {listed} are not the members' {seeds}")
+    return recipe
+
+
+def empty_text_ids(data: PreparedData) -> list[int]:
+    """The service's empty-text fallback as this tokenizer encodes it, without padding."""
+    assert data.dev.empty_text is not None
+    ids, mask = data.dev.empty_text
+    return [int(i) for i in ids[0][mask[0] == 1]]
 
 
 def dev_views(
@@ -161,13 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for best.pt + metrics")
     parser.add_argument(
-        "--config", type=Path, help="the recipe (with ensemble_seeds) recorded as training config"
+        "--config", type=Path, help="the recipe (with `ensemble`) recorded as training config"
+    )
+    parser.add_argument(
+        "--image-vote", action="store_true", help="without --config: turn the image vote on"
     )
     parser.add_argument("members", nargs="+", type=Path, help="member checkpoints (best.pt)")
     args = parser.parse_args(argv)
     try:
         recipe = load_config(args.config) if args.config else None
-        payload = join_members(args.members, args.out, recipe=recipe)
+        payload = join_members(args.members, args.out, recipe=recipe, image_vote=args.image_vote)
     except (ValueError, ConfigError) as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
         return 2

@@ -11,13 +11,23 @@ import torch
 from models.checkpoint import load_checkpoint, load_servable, save_checkpoint
 from models.checkpoint_metadata import CheckpointMetadata
 from models.ensemble import SeedEnsemble
-from models.multitask import LOGIT_KEYS, MODALITY_WEIGHTS_KEY
+from models.multitask import LOGIT_KEYS, MODALITY_WEIGHTS_KEY, MultiTaskModel
 from tests.models.tiny_configs import tiny_batch, tiny_config
 
+EMPTY_IDS = [1, 17, 33, 2]  # stands for "[CLS] no description available [SEP]"
 
-def _ensemble(size: int = 3) -> SeedEnsemble:
+
+def _ensemble(size: int = 3, image_vote: bool = False) -> SeedEnsemble:
     torch.manual_seed(0)
-    return SeedEnsemble(tiny_config(fusion_type="cross_attention"), size).eval()
+    ensemble = SeedEnsemble(tiny_config(fusion_type="cross_attention"), size, image_vote).eval()
+    if image_vote:
+        ensemble.set_empty_text(EMPTY_IDS)
+    return ensemble
+
+
+def _image_alone(member: MultiTaskModel, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    ids = torch.tensor([EMPTY_IDS] * len(pixels))
+    return member(pixels, ids, torch.ones_like(ids))
 
 
 def test_output_is_the_log_of_the_members_mean_probability() -> None:
@@ -46,7 +56,7 @@ def test_checkpoint_round_trip_and_single_model_readers_refuse(tmp_path: Path) -
     meta = CheckpointMetadata(task_set="medpix", role="student", max_text_length=12)
     path = tmp_path / "best.pt"
     save_checkpoint(path, ensemble, ensemble.cfg, meta)
-    assert torch.load(path, weights_only=True)["ensemble_size"] == 2
+    assert torch.load(path, weights_only=True)["ensemble"] == {"size": 2, "image_vote": False}
 
     loaded, cfg, loaded_meta = load_servable(path)
     assert isinstance(loaded, SeedEnsemble) and loaded.size == 2
@@ -57,3 +67,42 @@ def test_checkpoint_round_trip_and_single_model_readers_refuse(tmp_path: Path) -
             torch.testing.assert_close(loaded(*inputs)[key], ensemble(*inputs)[key])
     with pytest.raises(ValueError, match="seed ensemble of 2 members"):
         load_checkpoint(path)
+
+
+def test_image_vote_is_the_geometric_mean_with_the_image_alone() -> None:
+    ensemble = _ensemble(2, image_vote=True)
+    assert ensemble.image_vote
+    pixels, ids, mask = tiny_batch(batch=3)
+    with torch.no_grad():
+        out = ensemble(pixels, ids, mask)
+        fused = [m(pixels, ids, mask) for m in ensemble.members]
+        alone = [_image_alone(m, pixels) for m in ensemble.networks]
+    for key in LOGIT_KEYS:
+        votes = [
+            torch.softmax((torch.log_softmax(f[key], -1) + torch.log_softmax(a[key], -1)) / 2, -1)
+            for f, a in zip(fused, alone, strict=True)
+        ]
+        torch.testing.assert_close(torch.softmax(out[key], -1), torch.stack(votes).mean(0))
+        plain = torch.stack([torch.softmax(f[key], -1) for f in fused]).mean(0)
+        assert (torch.softmax(out[key], -1) - plain).abs().max() > 1e-6  # the vote moved it
+
+
+def test_an_image_sent_alone_is_answered_as_without_the_vote(tmp_path: Path) -> None:
+    voting, plain = _ensemble(2, image_vote=True), _ensemble(2)
+    members = {k: v for k, v in voting.state_dict().items() if k != "empty_text_proj"}
+    plain.load_state_dict(members)  # the vote adds no weights, only the fallback's features
+    pixels = tiny_batch(batch=3)[0]
+    ids = torch.tensor([EMPTY_IDS] * 3)
+    with torch.no_grad():
+        for key in LOGIT_KEYS:
+            torch.testing.assert_close(
+                voting(pixels, ids, torch.ones_like(ids))[key],
+                plain(pixels, ids, torch.ones_like(ids))[key],
+            )
+    path = tmp_path / "best.pt"
+    meta = CheckpointMetadata(task_set="wound", role="student", max_text_length=12)
+    save_checkpoint(path, voting, voting.cfg, meta)
+    loaded, _cfg, _meta = load_servable(path)
+    assert isinstance(loaded, SeedEnsemble) and loaded.image_vote
+    torch.testing.assert_close(loaded.empty_text_proj, voting.empty_text_proj)
+    assert voting.empty_text_proj.abs().sum() > 0

@@ -1,4 +1,4 @@
-"""`ensemble_seeds`: one member per seed sharing one tokenizer, joined into one checkpoint that
+"""`ensemble`: one member per seed sharing one tokenizer, joined into one checkpoint that
 `fusionserve export` turns into an ordinary bundle."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.models.training.test_end_to_end import LIMIT, _raw
 @pytest.fixture(scope="module")
 def ensemble_dir(medpix_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ensemble")
-    raw = _raw("teacher", medpix_root, tmp, ensemble_seeds=[3, 4])
+    raw = _raw("teacher", medpix_root, tmp, ensemble={"seeds": [3, 4], "image_vote": True})
     raw["optim"]["epochs"] = 1
     train_ensemble(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
     return tmp / "teacher"
@@ -30,8 +30,9 @@ def ensemble_dir(medpix_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def test_members_are_trained_per_seed_and_joined(ensemble_dir: Path) -> None:
     model, _cfg, meta = load_servable(ensemble_dir / CHECKPOINT_NAME)
-    assert isinstance(model, SeedEnsemble) and model.size == 2
-    assert (meta.training_config or {})["ensemble_seeds"] == [3, 4]
+    assert isinstance(model, SeedEnsemble) and model.size == 2 and model.image_vote
+    recorded = (meta.training_config or {})["ensemble"]
+    assert recorded == {"seeds": [3, 4], "image_vote": True}
     assert (meta.training_config or {})["name"] == "tiny-teacher"  # the recipe, not a member
     tokenizer = (ensemble_dir / TOKENIZER_NAME).read_text(encoding="utf-8")
     for slot, seed in zip(model.members, (3, 4), strict=True):
@@ -44,7 +45,7 @@ def test_members_are_trained_per_seed_and_joined(ensemble_dir: Path) -> None:
     assert not torch.equal(first, second)  # different seeds, different weights
 
     metrics = json.loads((ensemble_dir / METRICS_NAME).read_text(encoding="utf-8"))
-    assert metrics["ensemble_seeds"] == [3, 4] and len(metrics["members"]) == 2
+    assert metrics["ensemble"]["seeds"] == [3, 4] and len(metrics["members"]) == 2
     for view in ("dev", "dev_image_only", "dev_text_only"):
         assert 0.0 <= metrics[view]["mean_macro_f1"] <= 1.0
         assert set(metrics["member_mean_std"][view]) == {"modality", "location"}
@@ -73,17 +74,17 @@ def test_members_with_different_tokenizers_are_refused(
 
 
 @pytest.mark.parametrize("seeds", [[1], [2, 2]])
-def test_ensemble_seeds_need_two_different_seeds(
+def test_ensemble_needs_two_different_seeds(
     seeds: list[int], medpix_root: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigError, match="ensemble_seeds"):
-        TrainConfig.from_dict(_raw("teacher", medpix_root, tmp_path, ensemble_seeds=seeds))
+    with pytest.raises(ConfigError, match=r"ensemble\.seeds"):
+        TrainConfig.from_dict(_raw("teacher", medpix_root, tmp_path, ensemble={"seeds": seeds}))
 
 
 def test_the_recipe_must_list_the_members_seeds(
     ensemble_dir: Path, medpix_root: Path, tmp_path: Path
 ) -> None:
     members = [ensemble_dir / f"seed-{seed}" / CHECKPOINT_NAME for seed in (3, 4)]
-    swapped = TrainConfig.from_dict(_raw("teacher", medpix_root, tmp_path, ensemble_seeds=[4, 3]))
-    with pytest.raises(ValueError, match=r"ensemble_seeds \[4, 3\] are not the members' \[3, 4\]"):
-        join_members(members, tmp_path / "joined", LIMIT, swapped)
+    raw = _raw("teacher", medpix_root, tmp_path, ensemble={"seeds": [4, 3]})
+    with pytest.raises(ValueError, match=r"ensemble.seeds \[4, 3\] are not the members' \[3, 4\]"):
+        join_members(members, tmp_path / "joined", LIMIT, TrainConfig.from_dict(raw))
