@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 
 from models.checkpoint import load_checkpoint, load_servable, save_checkpoint
 from models.checkpoint_metadata import CheckpointMetadata
 from models.ensemble import SeedEnsemble
+from models.export.onnx_export import CalibratedProbabilities, export_onnx
+from models.export.quantize import quantize_int8
 from models.multitask import LOGIT_KEYS, MODALITY_WEIGHTS_KEY, MultiTaskModel
 from tests.models.tiny_configs import tiny_batch, tiny_config
 
 EMPTY_IDS = [1, 17, 33, 2]  # stands for "[CLS] no description available [SEP]"
 
 
-def _ensemble(size: int = 3, image_vote: bool = False) -> SeedEnsemble:
+def _ensemble(size: int = 3, image_vote: bool = False, fusion_dim: int = 16) -> SeedEnsemble:
     torch.manual_seed(0)
-    ensemble = SeedEnsemble(tiny_config(fusion_type="cross_attention"), size, image_vote).eval()
+    cfg = tiny_config(fusion_type="cross_attention", fusion_dim=fusion_dim)
+    ensemble = SeedEnsemble(cfg, size, image_vote).eval()
     if image_vote:
         ensemble.set_empty_text(EMPTY_IDS)
     return ensemble
@@ -106,3 +110,27 @@ def test_an_image_sent_alone_is_answered_as_without_the_vote(tmp_path: Path) -> 
     assert isinstance(loaded, SeedEnsemble) and loaded.image_vote
     torch.testing.assert_close(loaded.empty_text_proj, voting.empty_text_proj)
     assert voting.empty_text_proj.abs().sum() > 0
+
+
+def test_the_vote_graph_uses_each_weight_once_so_int8_quantizes_it(tmp_path: Path) -> None:
+    """A weight read by two MatMuls is exported behind a Transpose, which dynamic int8 skips;
+    the vote batches both opinions through one fusion pass so that does not happen. (Fusion
+    width 96, the students': the exporter folds the Transpose of a smaller weight away.)"""
+    ensemble = _ensemble(2, image_vote=True, fusion_dim=96)
+    wrapper = CalibratedProbabilities(ensemble, ["modality", "location"], [1.0, 1.0])
+    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
+    export_onnx(wrapper, fp32, image_size=32, max_length=12, vocab_size=120)
+    quantize_int8(fp32, int8)
+    model = onnx.load(str(int8))
+    floats = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    produced_by = {out: node for node in model.graph.node for out in node.output}
+
+    def reads_float_weight(name: str) -> bool:
+        node = produced_by.get(name)
+        if node is not None and node.op_type == "Transpose":
+            return reads_float_weight(node.input[0])
+        return name in floats
+
+    matmuls = [n for n in model.graph.node if n.op_type == "MatMul"]
+    assert not [n.name for n in matmuls if reads_float_weight(n.input[1])]
+    assert sum(n.op_type == "MatMulInteger" for n in model.graph.node) > 0
