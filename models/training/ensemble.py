@@ -14,9 +14,9 @@ joined by
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,11 @@ from tokenizers import Tokenizer
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.checkpoint_metadata import CheckpointMetadata
 from models.ensemble import SeedEnsemble
-from models.multitask import MultiTaskModel
 from models.training.config import ConfigError, TrainConfig, load_config
-from models.training.epoch_report import ablations, write_metrics
-from models.training.evaluate import evaluate
+from models.training.epoch_report import dev_views, write_metrics
 from models.training.prepare import PreparedData, prepare_data
 from models.training.run import CHECKPOINT_NAME, METRICS_NAME, TOKENIZER_NAME, train_model
+from models.training.seed_summary import mean_std
 
 # What every member must agree on for one graph to serve them all.
 _SHARED = ("task_set", "role", "max_text_length", "tokenizer_json", "labels", "image_size")
@@ -98,18 +97,14 @@ def join_members(
     ensemble.eval()
     if vote:
         ensemble.set_empty_text(empty_text_ids(data))
-    batch_size = train_cfg.data.batch_size
-    report = dev_views(ensemble, data, batch_size)
+    views = (data.dev, data.spec.task_names, train_cfg.data.batch_size)
+    report = dev_views(ensemble, *views)
     member_reports: list[dict[str, Any]] = [
-        {"checkpoint": str(path), "seed": seed, "dev": dev_views(model, data, batch_size)}
+        {"checkpoint": str(path), "seed": seed, "dev": dev_views(model, *views)}
         for path, seed, (model, _, _) in zip(members, seeds, loaded, strict=True)
     ]
-    metadata = CheckpointMetadata(
-        task_set=meta.task_set,
-        role=meta.role,
-        max_text_length=meta.max_text_length,
-        tokenizer_json=meta.tokenizer_json,
-        labels=meta.labels,
+    metadata = replace(
+        meta,
         training_config=train_cfg.to_dict(),
         metrics={"dev": report["dev"]},
         other={"ensemble_members": [r["checkpoint"] for r in member_reports]},
@@ -151,17 +146,6 @@ def empty_text_ids(data: PreparedData) -> list[int]:
     return [int(i) for i in ids[0][mask[0] == 1]]
 
 
-def dev_views(
-    model: MultiTaskModel | SeedEnsemble, data: PreparedData, batch_size: int
-) -> dict[str, Any]:
-    """Dev metrics fused, image only and text only (the training run's per-epoch views)."""
-    names = data.spec.task_names
-    return {
-        "dev": evaluate(model, data.dev, names, batch_size),
-        **ablations(model, data.dev, names, batch_size),
-    }
-
-
 def member_spread(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """{view: {task: "mean ± std" of macro-F1}} over the members."""
     spread: dict[str, dict[str, str]] = {}
@@ -170,9 +154,7 @@ def member_spread(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]
             if not isinstance(scores, dict):
                 continue
             values = [float(r[view][task]["macro_f1"]) for r in reports]
-            spread.setdefault(view, {})[task] = (
-                f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
-            )
+            spread.setdefault(view, {})[task] = mean_std(values)
     return spread
 
 

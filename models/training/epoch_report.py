@@ -33,9 +33,14 @@ def epoch_record(
     train_means: dict[str, float],
 ) -> dict[str, Any]:
     """The epoch's metrics.json entry, without its elapsed time."""
+    return {"epoch": epoch, "train": train_means, **dev_views(model, dev, task_names, batch_size)}
+
+
+def dev_views(
+    model: nn.Module, dev: SplitTensors, task_names: tuple[str, str], batch_size: int
+) -> dict[str, Any]:
+    """Dev metrics fused ("dev"), image only and text only (`ablations`)."""
     return {
-        "epoch": epoch,
-        "train": train_means,
         "dev": evaluate(model, dev, task_names, batch_size),
         **ablations(model, dev, task_names, batch_size),
     }
