@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
 from app.contract.graph import INPUT_NAMES, graph_feeds
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from app.contract.session import open_session
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
 from models.export.onnx_export import CalibratedProbabilities
@@ -132,7 +132,7 @@ def check_against_graph(bundle: Path, manifest: Manifest, model: MultiTaskModel)
     if not isinstance(embeddings, torch.nn.Embedding):
         raise RecoveryError(f"unexpected text embedding {type(embeddings).__name__}")
     feeds = _probe(manifest, embeddings.num_embeddings)
-    session = ort.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
+    session = open_session(bundle / MODEL_FILE)  # as served: same options, CPU fallback
     expected = dict(
         zip(wrapper.output_names, session.run(wrapper.output_names, feeds), strict=True)
     )

@@ -47,3 +47,17 @@ def test_open_session_runs_on_cpu_when_a_provider_is_missing(tiny_bundle_dir: Pa
     graph = tiny_bundle_dir / "medpix-student" / "model.onnx"
     session = open_session(graph, RuntimeOptions(("NoSuchExecutionProvider", CPU), 1))
     assert session.get_providers() == [CPU]
+
+
+def test_every_session_is_opened_here() -> None:
+    """Serve, verify, export, recover and bench judge a graph under the same options: no code
+    outside app/contract/session.py constructs an onnxruntime session itself."""
+    root = Path(__file__).resolve().parents[3]
+    own = root / "app" / "contract" / "session.py"
+    callers = [
+        str(path.relative_to(root))
+        for package in ("app", "models", "fusionserve")
+        for path in (root / package).rglob("*.py")
+        if path != own and "InferenceSession(" in path.read_text(encoding="utf-8")
+    ]
+    assert callers == [], f"open sessions with app.contract.session.open_session: {callers}"
