@@ -18,21 +18,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dockerfile_stages import Stage, env_of, exec_form, healthcheck, parse
+from local_server import free_port, http, wait_ready
+from served_pages import check_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_STAGE, RUNTIME_STAGE = "build-cpu", "cpu"
-READY_TIMEOUT_S = 180.0
 IGNORED = shutil.ignore_patterns("__pycache__", "*.py[co]")  # as .dockerignore
 SHARED = Path(os.environ.get("FUSIONSERVE_SHARED_DIR", ROOT.parent / "shared"))
 SAMPLE_TEXT = {
@@ -120,22 +117,6 @@ def replay_build(stage: Stage, paths: PathMap) -> None:
             fail(f"instruction {keyword} in {stage.name} is not replayable; extend the replay")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def pick_bundle(bundle_dir: Path) -> tuple[str, str, list[str]]:
     """A student bundle to query: (name, task set, task names)."""
     manifests = sorted(bundle_dir.glob("*/manifest.json"))
@@ -157,21 +138,6 @@ def sample_image(task_set: str) -> Path:
             return candidate
     fail(f"no real {task_set} image in examples/ or {SHARED}/datasets")
     raise AssertionError
-
-
-def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            fail(f"server exited with {server.returncode} before becoming ready")
-        try:
-            status, _ = http("GET", f"{base}/health/ready")
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    fail(f"/health/ready not 200 within {READY_TIMEOUT_S:.0f}s")
 
 
 def size_mb(path: Path) -> float:
@@ -204,6 +170,10 @@ def serve_and_check(runtime: Stage, paths: PathMap, venv: Path, bundle_dir: Path
         _, probe = healthcheck(runtime)
         subprocess.run(probe, env=env, check=True, timeout=10)
         step("HEALTHCHECK command passed")
+        problems = check_pages(base)  # the package's data files made it into the install
+        if problems:
+            fail("; ".join(problems))
+        step("/, /docs, /redoc and every asset they name answer 200")
         status, body = http("GET", f"{base}/models")
         if status != 200:
             fail(f"/models answered {status}: {body[:300]!r}")

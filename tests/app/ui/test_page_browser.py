@@ -48,8 +48,13 @@ def rendered(page: object) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle_dir: Path) -> object:
-    with running_server(tiny_bundle_dir) as (_, base):
+def server(request: pytest.FixtureRequest) -> object:
+    """A checkout server over the tiny bundles; or, with FUSIONSERVE_TEST_BASE_URL, a server
+    started elsewhere on them (.ci/wheel_install.py: the installed wheel's)."""
+    if base := os.environ.get("FUSIONSERVE_TEST_BASE_URL"):
+        yield base.rstrip("/")
+        return
+    with running_server(request.getfixturevalue("tiny_bundle_dir")) as (_, base):
         yield base
 
 
