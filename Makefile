@@ -6,6 +6,9 @@
 #   make verify    fusionserve verify on every bundle (sha256, graph signature, self-test)
 #   make test      the test suite, as CI runs it
 #   make lint      ruff + mypy, as CI runs them
+#   make image     build the CPU image as fusionserve:cpu (docker if present, else podman on a
+#                  bookworm base made with debootstrap; PYTHON_IMAGE= picks another base), print
+#                  its build time and size: deploy/image/build.sh
 
 FUSIONSERVE ?= fusionserve
 PYTHON ?= python
@@ -18,7 +21,7 @@ TEACHERS := medpix-teacher wound-teacher
 STUDENTS := medpix-student wound-student
 BUNDLES := $(TEACHERS) $(STUDENTS)
 
-.PHONY: bundles checkpoints export verify test lint \
+.PHONY: bundles checkpoints export verify test lint image \
 	$(BUNDLES:%=train-%) $(BUNDLES:%=export-%) train-medpix-student-base
 
 bundles:
@@ -59,3 +62,6 @@ test:
 lint:
 	ruff check .
 	mypy app models fusionserve
+
+image:
+	sh deploy/image/build.sh
