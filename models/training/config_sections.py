@@ -89,6 +89,9 @@ class OptimConfig(Section):
     # Which epoch is kept: "best" dev mean macro-F1, or "last" (a fixed recipe, nothing picked
     # on the small dev split).
     select: Annotated[str, one_of(SELECTIONS)] = "best"
+    # Learning rate of the image backbone (a pretrained one fine-tunes below the fresh layers'
+    # rate); None = lr.
+    vision_lr: Annotated[Number, POSITIVE] | None = None
 
     @property
     def augments_images(self) -> bool:
@@ -122,6 +125,13 @@ class InitConfig(Section):
     # Start from a trained checkpoint of the same model config (fine-tuning; e.g. one rebuilt
     # from a bundle by models.export.recover) instead of a fresh initialisation.
     checkpoint: str | None = None
+    # Pretrained CNN image branch (EfficientNet-Lite): "frozen" keeps every BatchNorm's ImageNet
+    # statistics (eval mode; scale and shift still train): batches of 32 small, grey or close-up
+    # images would drag the running means away from what the early filters were fitted with.
+    vision_bn: Annotated[str, one_of(("train", "frozen"))] = "train"
+    # Keep the stem and the first N blocks of an EfficientNet-Lite fixed: generic edge and
+    # texture filters that ~2k images cannot improve, and most of the backward pass's cost.
+    freeze_vision_blocks: Annotated[int, NON_NEGATIVE] = 0
 
     @model_validator(mode="after")
     def _compatible(self) -> InitConfig:

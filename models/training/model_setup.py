@@ -10,12 +10,14 @@ import torch
 
 from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
+from models.efficientnet_lite import EfficientNetLite
 from models.multitask import MultiTaskModel
 from models.training.config import ConfigError, InitConfig, TrainConfig
 from models.training.prepare import PreparedData
 from models.training.pretrained import (
     freeze,
     load_text_weights,
+    load_vision_weights,
     resolve_path,
     seed_word_embeddings,
     word_embeddings,
@@ -60,6 +62,8 @@ def build_model(mcfg: ModelConfig, init: InitConfig) -> BuiltModel:
     built = BuiltModel(MultiTaskModel(mcfg))
     if init.checkpoint is not None:
         load_trained_weights(built.model, resolve_path(init.checkpoint, "init.checkpoint"))
+    else:
+        load_vision_weights(built.model)
     text = built.model.text
     if init.text_weights is not None:
         load_text_weights(text, resolve_path(init.text_weights, "init.text_weights"))
@@ -70,7 +74,23 @@ def build_model(mcfg: ModelConfig, init: InitConfig) -> BuiltModel:
     if init.freeze_text:
         freeze(text)
         built.frozen.append(text)
+    built.frozen += vision_fixed_parts(built.model.vision, init)
     return built
+
+
+def vision_fixed_parts(vision: torch.nn.Module, init: InitConfig) -> list[torch.nn.Module]:
+    """The image branch's parts kept in eval mode: the frozen EfficientNet-Lite prefix (no
+    gradients either) and, with vision_bn "frozen", every BatchNorm."""
+    fixed: list[torch.nn.Module] = []
+    if init.freeze_vision_blocks:
+        if not isinstance(vision, EfficientNetLite):
+            raise ConfigError("'init.freeze_vision_blocks' needs an efficientnet-lite vision")
+        fixed += [vision._conv_stem, vision._bn0, *vision._blocks[: init.freeze_vision_blocks]]
+        for module in fixed:
+            freeze(module)
+    if init.vision_bn == "frozen":
+        fixed += [m for m in vision.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    return fixed
 
 
 def load_trained_weights(model: MultiTaskModel, path: Path) -> None:

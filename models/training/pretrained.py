@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from models.efficientnet_lite import load_imagenet_weights
 from models.training.config import ConfigError
 
 _IGNORED = ("pooler.", "embeddings.position_ids", "embeddings.token_type_ids")
@@ -99,6 +100,20 @@ def seed_word_embeddings(text: nn.Module, path: Path) -> tuple[int, int]:
     with torch.no_grad():
         target.copy_(reduced)
     return int(source.shape[1]), int(width)
+
+
+def load_vision_weights(model: nn.Module) -> int:
+    """Load the ImageNet weights that `model.vision`'s spec names (`weights`), if any; returns
+    the tensor count. Only a fresh run does this: a trained checkpoint already holds them."""
+    spec = model.cfg.vision  # type: ignore[union-attr]
+    if not isinstance(spec, dict) or not spec.get("weights"):
+        return 0
+    path = resolve_path(str(spec["weights"]), "model.vision.weights")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return load_imagenet_weights(model.vision, state)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"'model.vision.weights' {path}: {exc}") from None
 
 
 def freeze(module: nn.Module) -> None:

@@ -75,13 +75,29 @@ class FitState:
         modules = [job.model, *job.extra_modules]
         params = [p for m in modules for p in m.parameters() if p.requires_grad]
         optim = job.optim
-        optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        optimizer = torch.optim.AdamW(
+            param_groups(job.model, params, optim), lr=optim.lr, weight_decay=optim.weight_decay
+        )
         steps_per_epoch = -(-len(job.train) // job.batch_size)
         scheduler = build_schedule(
             optimizer, optim.schedule, steps_per_epoch * optim.epochs, optim.warmup_ratio
         )
         generator = torch.Generator().manual_seed(job.seed)
         return cls(params, optimizer, scheduler, generator, steps_per_epoch)
+
+
+def param_groups(
+    model: nn.Module, params: list[nn.Parameter], optim: OptimConfig
+) -> list[dict[str, Any]]:
+    """One group at `lr`, plus the image backbone's at `vision_lr` when that is set."""
+    vision = getattr(model, "vision", None)
+    if optim.vision_lr is None or vision is None:
+        return [{"params": params}]
+    own = {id(p) for p in vision.parameters()}
+    return [
+        {"params": [p for p in params if id(p) not in own]},
+        {"params": [p for p in params if id(p) in own], "lr": optim.vision_lr},
+    ]
 
 
 def fit(job: FitJob) -> FitResult:
