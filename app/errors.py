@@ -7,7 +7,6 @@ request content (medical data).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from app.contract.image import ImageDecodeError
-
-logger = logging.getLogger("fusionserve.errors")
 
 
 class ServiceError(Exception):
@@ -170,6 +167,22 @@ class DeadlineExceeded(ServiceError):
     code = "deadline_exceeded"
 
 
+class RequestTimeout(ServiceError):
+    """The body did not arrive within BODY_TIMEOUT_S, or arrived below BODY_MIN_RATE; the
+    connection is closed (a slow client must not hold it)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class ClientClosed(ServiceError):
+    """The client closed the connection before its answer: not a server error. Nobody reads
+    this answer; it exists so metrics and the access line count it (nginx's 499)."""
+
+    status = 499
+    code = "client_closed"
+
+
 class InferenceFailed(ServiceError):
     """The model run failed."""
 
@@ -253,7 +266,10 @@ _HTTP_CODES: dict[int, type[ServiceError]] = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error through ServiceError.body(); log unexpected ones with their trace."""
+    """Render every error through ServiceError.body(). Unexpected errors from the routes are
+    logged and answered by `app.unhandled.UnhandledErrors`; those raised in outer middlewares
+    reach `on_unexpected`, which Starlette re-raises to uvicorn afterwards, and uvicorn's record
+    (`uvicorn.error`, with the trace) is their one log record, so it renders without logging."""
 
     def render(request: Request, err: ServiceError) -> JSONResponse:
         return answer_error(request.scope, err)
@@ -279,7 +295,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(request, err)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return render(request, ServiceError("internal error"))
 
     app.add_exception_handler(ServiceError, on_service_error)

@@ -15,7 +15,9 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
+from app.body_deadline import BodyDeadline
 from app.body_limit import BodySizeLimit
+from app.client_closed import ClientClosedGuard
 from app.errors import install_error_handlers
 from app.hooks import ServingHooks
 from app.inference import InferenceService
@@ -29,6 +31,7 @@ from app.security import install_security
 from app.settings import Settings
 from app.shutdown import GracefulDrain, install_drain
 from app.ui import router as ui_router
+from app.unhandled import UnhandledErrors
 
 ROUTERS = (predict.router, batch.router, models.router, health.router, v2.router, ui_router)
 DESCRIPTION = (
@@ -62,7 +65,14 @@ def lifespan(
 
 
 def install_middlewares(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: a client's disconnect is seen before anything takes it for an error;
+    unexpected errors are logged once and answered; then the body's size and deadline."""
+    app.add_middleware(ClientClosedGuard)
+    app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyDeadline, timeout_s=settings.body_timeout_s, min_rate=settings.body_min_rate
+    )
 
 
 def create_app(settings: Settings | None = None, hooks: ServingHooks | None = None) -> FastAPI:

@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.header_deadline import HeaderDeadlineProtocol
     from app.settings import Settings
 
     for attr, env in OVERRIDES.items():
@@ -51,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.drain_timeout_s) or None,
         server_header=False,  # do not advertise the server software
+        http=HeaderDeadlineProtocol,  # BODY_TIMEOUT_S for the headers too
     )
     return 0

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     min_image_side: int = Field(default=8, ge=1)
     max_text_chars: int = Field(default=5000, ge=1)
     max_batch_items: int = Field(default=32, ge=1)
+    # Slow clients: headers, then the body, must each arrive within BODY_TIMEOUT_S, and the body
+    # at BODY_MIN_RATE bytes/s on average after its first 5 s (0 = no rate check); else 408 and
+    # the connection is closed (app.header_deadline, app.body_deadline).
+    body_timeout_s: float = Field(default=60.0, gt=0.0)
+    body_min_rate: float = Field(default=1024.0, ge=0.0)
 
     # Predictions
     low_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -18,6 +18,7 @@ REASONS = ("queue_full", "timeout", "too_large", "invalid_input", "not_ready", "
 _BY_CODE = {
     "queue_full": "queue_full",
     "deadline_exceeded": "timeout",
+    "request_timeout": "timeout",
     "body_too_large": "too_large",
     "image_too_large": "too_large",
     "text_too_long": "too_large",
@@ -28,8 +29,9 @@ _BY_CODE = {
     "invalid_api_key": "unauthorized",
     "missing_api_key": "unauthorized",
 }
-# Client errors that are not rejections of a prediction: a wrong URL or method.
-_NOT_REJECTIONS = {"not_found", "method_not_allowed"}
+# Client errors that are not rejections of a prediction: a wrong URL or method, or a client
+# that left before its answer (499, counted under its own status).
+_NOT_REJECTIONS = {"not_found", "method_not_allowed", "client_closed"}
 
 
 def reason_for(code: str, status: int) -> str | None:
