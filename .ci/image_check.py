@@ -130,11 +130,13 @@ def wait_ready(base: str, name: str) -> None:
             fail("container exited before becoming ready")
         try:
             status, body = http(f"{base}/health/ready")
-            if status == 200:
-                ok(f"/health/ready 200 {body.decode()[:200]}")
-                return
         except OSError:
-            pass
+            status, body = 0, b""
+        if status == 200:
+            ok(f"/health/ready 200 {body.decode()[:200]}")
+            return
+        if status == 503 and json.loads(body).get("state") == "failed":
+            fail(f"/health/ready: the service failed to start: {body.decode()[:500]}")
         time.sleep(1)
     fail(f"/health/ready not 200 within {READY_TIMEOUT_S:.0f} s")
 

@@ -29,7 +29,8 @@ fi
 if [ ! -s "$tarball" ]; then
   mkdir -p "$cache"
   root=$(mktemp -d "$cache/root.XXXXXX")
-  trap 'rm -rf "$root"' EXIT
+  # --one-file-system: a debootstrap killed midway may leave the host's /dev bound inside.
+  trap 'rm -rf --one-file-system "$root"' EXIT
   echo "base: debootstrap $suite ($packages) into $root" >&2
   debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >&2
   # Security and point-release fixes, as the official slim image carries them.
@@ -38,13 +39,16 @@ deb $mirror $suite main
 deb $mirror $suite-updates main
 deb ${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security} $suite-security main
 EOF
-  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -y -qq upgrade' >&2
+  # The chroot has no _apt user's view of the download directories, nor a /dev/pts for dpkg.
+  chroot "$root" sh -c 'apt="apt-get -qq -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0"
+    $apt update && DEBIAN_FRONTEND=noninteractive $apt -y upgrade' >&2
   # What a slim image drops: package caches, docs (copyrights kept), man pages, translations.
   chroot "$root" apt-get clean
   rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
     "$root"/usr/share/locale/* "$root"/var/log/*.log "$root"/tmp/*
   find "$root/usr/share/doc" -type f ! -name copyright -delete
   tar -C "$root" --numeric-owner -cf "$tarball.part" .
+  rm -f "$cache/$suite"-py311-*.tar  # roots of older versions of this script
   mv "$tarball.part" "$tarball"
 fi
 echo "base: podman import $tarball as $image" >&2

@@ -32,20 +32,27 @@ NETWORK_KEYS = {
 DEFAULT_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
+# `pip config list` prints "<section>.<option>='value'" sorted by name, each section already
+# merged over pip's files; for `pip install`, PIP_* variables (":env:") beat the install
+# section, which beats global. Other sections are other commands'.
+SECTION_RANK = {"global": 0, "install": 1, ":env:": 2}
+
+
 def pip_settings() -> dict[str, str]:
-    """{option: value} as pip here resolves it (later sources override earlier ones)."""
+    """{option: value} as `pip install` here resolves it."""
     listed = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    settings: dict[str, str] = {}
-    for line in listed.splitlines():
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    )
+    if listed.returncode != 0:  # no pip here: pip's defaults, like a build with no settings
+        print(f"pip_build_conf: no pip configuration ({listed.stderr.strip()})", file=sys.stderr)
+        return {}
+    ranked: list[tuple[int, str, str]] = []
+    for line in listed.stdout.splitlines():
         name, sep, value = line.partition("=")
-        if sep:  # name is "<section or :env:>.<option>"; value is a Python repr
-            settings[name.rpartition(".")[2]] = str(ast.literal_eval(value))
-    return settings
+        section, _, option = name.rpartition(".")
+        if sep and section in SECTION_RANK:
+            ranked.append((SECTION_RANK[section], option, str(ast.literal_eval(value))))
+    return {option: value for _, option, value in sorted(ranked)}
 
 
 def main(conf_out: Path, ca_out: Path, ca_in_build: str) -> None:
@@ -55,9 +62,11 @@ def main(conf_out: Path, ca_out: Path, ca_in_build: str) -> None:
     for key, value in settings.items():
         if key not in NETWORK_KEYS:
             continue
+        words = value.split()  # a list may span lines in a file; one line in the output
         if key.endswith("index-url"):  # keep network indexes only
-            value = " ".join(u for u in value.split() if u.startswith(("http://", "https://")))
-        if value:
+            words = [url for url in words if url.startswith(("http://", "https://"))]
+        if words:
+            value = " ".join(words)
             lines.append(f"{key} = {value}")
     conf_out.parent.mkdir(parents=True, exist_ok=True)
     conf_out.write_text("\n".join(lines) + "\n")
