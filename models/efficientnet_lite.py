@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -144,12 +145,33 @@ class EfficientNetLite(nn.Module):
         self._bn1 = _batch_norm(FEATURE_WIDTH)
         self.act = nn.ReLU6()
 
+        # Training only (models.training.frozen_prefix): maps pixels to the output of the
+        # frozen first `prefix_cache.depth` blocks, memoised; never saved, never exported.
+        self.prefix_cache: PrefixCache | None = None
+
     def forward(self, pixel_values: Tensor) -> Tensor:
-        x = self.act(self._bn0(self._conv_stem(pixel_values)))
-        for block in self._blocks:
+        start = 0
+        if self.prefix_cache is not None:
+            x, start = self.prefix_cache(self, pixel_values), self.prefix_cache.depth
+        else:
+            x = self.act(self._bn0(self._conv_stem(pixel_values)))
+        for block in self._blocks[start:]:
             x = block(x)
         x = self.act(self._bn1(self._conv_head(x)))
         return x.mean(dim=(-2, -1))
+
+    def run_prefix(self, pixel_values: Tensor, depth: int) -> Tensor:
+        """Stem and the first `depth` blocks."""
+        x = self.act(self._bn0(self._conv_stem(pixel_values)))
+        for block in self._blocks[:depth]:
+            x = block(x)
+        return x
+
+
+class PrefixCache(Protocol):
+    depth: int
+
+    def __call__(self, model: EfficientNetLite, pixel_values: Tensor) -> Tensor: ...
 
 
 def load_imagenet_weights(model: EfficientNetLite, state: dict[str, Tensor]) -> int:

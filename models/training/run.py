@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from models.training.config import TrainConfig
+from models.training.frozen_prefix import attach as attach_prefix_memo
+from models.training.frozen_prefix import detach as detach_prefix_memo
 from models.training.losses import ClassWeights, balanced_class_weights
 from models.training.model_setup import BuiltModel, build_model, model_config
 from models.training.objective import build_objective
@@ -60,7 +62,11 @@ def train_model(
         flush=True,
     )
     started = time.perf_counter()
-    result = fit(fit_job(run, objective, header))
+    attach_prefix_memo(built.model.vision, cfg.init.freeze_vision_blocks)
+    try:
+        result = fit(fit_job(run, objective, header))
+    finally:
+        detach_prefix_memo(built.model.vision)
     return finish(run, header, result, started)
 
 
