@@ -146,6 +146,22 @@ class ModelNotReady(ServiceError):
     code = "model_not_ready"
 
 
+class ModelStalled(ServiceError):
+    """A model run passed RUN_TIMEOUT_S: its items, the queued ones and new ones until the run
+    returns are refused (the model is not ready meanwhile); retry on another replica."""
+
+    status = 503
+    code = "model_stalled"
+
+
+class LoadFailed(ServiceError):
+    """A repository load could not build, verify or warm up the bundle; the version that was
+    serving (if any) still serves."""
+
+    status = 400
+    code = "load_failed"
+
+
 class Unauthorized(ServiceError):
     """API_KEY is set and the request carries no valid key (Authorization: Bearer / X-API-Key)."""
 
@@ -188,6 +204,13 @@ class InferenceFailed(ServiceError):
 
     status = 500
     code = "inference_failed"
+
+
+class NonFiniteOutput(ServiceError):
+    """The model computed NaN or infinite outputs for this item: never shown as probabilities."""
+
+    status = 500
+    code = "non_finite_output"
 
 
 # ImageDecodeError codes (app.contract.image) → HTTP status.

@@ -51,3 +51,12 @@ class ServingHooks:
 
     def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
         """Sizes of one accepted item."""
+
+    def model_fault(self, model: str, kind: str) -> None:
+        """A model run misbehaved: `exception` (it raised), `non_finite` (NaN/inf outputs),
+        `stall` (no answer within RUN_TIMEOUT_S), `slow` (over half of it) or `reload` (the
+        model reloaded itself after failed runs in a row). Called on the event loop."""
+
+    def model_swapped(self, model: str, outcome: str) -> None:
+        """A load of a new version ended: `swapped` (it serves now) or `refused` (it failed
+        verification; the version serving before still serves)."""

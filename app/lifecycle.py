@@ -2,7 +2,8 @@
 
 loading → ready | failed (every bundle tried) → draining (SIGTERM: not ready, still serving)
 → stopping (the app's shutdown began: new work is refused). Transitions only move forward, so
-a load that finishes after SIGTERM cannot make a draining server ready again. Per-model states
+a load that finishes after SIGTERM cannot make a draining server ready again; only ready and
+failed swap places, as later loads fix or break models (`settle`). Per-model states
 stay per model (`app.served_model.ModelState`).
 """
 
@@ -48,6 +49,12 @@ class Lifecycle:
 
     def loaded(self, all_ready: bool) -> None:
         self._move(ServiceState.READY if all_ready else ServiceState.FAILED)
+
+    def settle(self, all_ready: bool) -> None:
+        """After start-up, a load or unload (app.model_swap) moves between ready and failed;
+        loading, draining and stopping are left alone."""
+        if self.state in (ServiceState.READY, ServiceState.FAILED):
+            self.state = ServiceState.READY if all_ready else ServiceState.FAILED
 
     def drain(self) -> None:
         self._move(ServiceState.DRAINING)

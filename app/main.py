@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from app.body_deadline import BodyDeadline
 from app.body_limit import BodySizeLimit
+from app.bundle_watch import BundleWatcher
 from app.client_closed import ClientClosedGuard
 from app.errors import install_error_handlers
 from app.hooks import ServingHooks
@@ -26,14 +27,22 @@ from app.observability import Observability
 from app.oip.install import install_oip
 from app.openapi_docs import install_openapi
 from app.registry import ModelRegistry
-from app.routes import batch, health, models, predict, v2
+from app.routes import batch, health, models, predict, repository, v2
 from app.security import install_security
 from app.settings import Settings
 from app.shutdown import GracefulDrain, install_drain
 from app.ui import router as ui_router
 from app.unhandled import UnhandledErrors
 
-ROUTERS = (predict.router, batch.router, models.router, health.router, v2.router, ui_router)
+ROUTERS = (
+    predict.router,
+    batch.router,
+    models.router,
+    health.router,
+    v2.router,
+    repository.router,
+    ui_router,
+)
 DESCRIPTION = (
     "Multi-modal (image + text), multi-task medical classifiers served from ONNX bundles. "
     'Errors are always `{"error": {"code": ..., "message": ...}}`; under /v2 (Open Inference '
@@ -51,17 +60,31 @@ def lifespan(
     async def run(app: FastAPI) -> AsyncIterator[None]:
         with drain.sigterm_hook():
             loading = asyncio.create_task(service.registry.load_all(), name="load-bundles")
+            background = [loading]
+            if service.settings.watch_bundles:
+                watch = watch_bundles(loading, service.registry, service.settings.watch_interval_s)
+                background.append(asyncio.create_task(watch, name="watch-bundles"))
             try:
                 yield
             finally:
                 service.registry.lifecycle.stop()  # new requests: 503 draining
-                if not loading.done():
-                    loading.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loading
+                for task in background:
+                    if not task.done():
+                        task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await service.close()
 
     return run
+
+
+async def watch_bundles(
+    loading: asyncio.Task[None], registry: ModelRegistry, interval_s: float
+) -> None:
+    """Watch mode starts once start-up loading ended: what it loaded is the baseline."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(loading)
+    await BundleWatcher(registry, interval_s).run()
 
 
 def install_middlewares(app: FastAPI, settings: Settings) -> None:

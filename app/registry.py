@@ -2,7 +2,9 @@
 
 Loading itself is `app.bundle_loader`'s. A bundle that fails any step (unreadable manifest,
 sha256 mismatch, session error, warm-up output wrong) is kept as *failed* with a clear
-reason, and the others serve.
+reason, and the others serve. Later loads of a model (`load`: the repository API, watch mode,
+a self-reload) build the new version beside the one serving and switch with one assignment;
+`app.model_swap` has the steps.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from app.batcher import DynamicBatcher
-from app.bundle_error import BundleError
-from app.bundle_loader import load_bundle
 from app.contract.manifest import MANIFEST_FILE, Manifest
 from app.contract.tasks import TASK_SETS
-from app.errors import InvalidRequest, UnknownModel, UnknownRole
+from app.errors import InvalidRequest, LoadFailed, UnknownModel, UnknownRole
+from app.fault_injection import injector
 from app.hooks import ServingHooks
 from app.lifecycle import Lifecycle, ServiceState
 from app.loaded_bundle import LoadedBundle, Outputs
+from app.model_swap import ModelSwap
 from app.preprocess import PreparedInputs
+from app.run_guard import RunGuard, non_finite_outputs, run_timeout_s
 from app.served_model import ActiveModel, ModelState, ServedModel
 from app.settings import Settings
 
@@ -42,6 +46,8 @@ class ModelRegistry:
         self.hooks = hooks or ServingHooks()
         self.lifecycle = lifecycle or Lifecycle()
         self.models: dict[str, ServedModel] = {}
+        self.faults = injector(settings.fault_injection)  # tests only; None in production
+        self.swap = ModelSwap(self)
         self._discover()
 
     @property
@@ -78,66 +84,53 @@ class ModelRegistry:
             self.lifecycle.loaded(bool(models) and all(m.ready for m in models))
 
     async def _load(self, served: ServedModel) -> None:
-        if served.manifest is not None:
-            labels = {t.name: list(t.labels) for t in served.manifest.tasks}
-            self.hooks.model_labels(served.name, labels)
-        try:
-            bundle = await asyncio.to_thread(load_bundle, served.bundle_dir, self.settings)
-        except Exception as exc:
-            self._failed(
-                served, str(exc) if isinstance(exc, BundleError) else f"load failed: {exc}"
-            )
-            return
-        served.active = ActiveModel(bundle, self._start_batcher(bundle))
-        served.state, served.reason = ModelState.READY, None
-        onnx = bundle.onnx
-        logger.info(
-            "model %s ready (load %.2fs, warm-up %.2fs, %s, %s)",
-            served.name,
-            bundle.load_s,
-            bundle.warmup_s,
-            onnx.provider,
-            onnx.precision,
-        )
-        self.hooks.model_loaded(
-            served.name,
-            ready=served.ready,
-            load_s=bundle.load_s,
-            warmup_s=bundle.warmup_s,
-            version=bundle.version,
-            provider=onnx.provider,
-            precision=onnx.precision,
-        )
+        with contextlib.suppress(LoadFailed):  # the reason is the model's own, in /health
+            await self.swap.load(served)
 
-    def _start_batcher(self, bundle: LoadedBundle) -> DynamicBatcher[PreparedInputs, Outputs]:
+    async def load(self, name: str) -> ServedModel:
+        """Load `name`'s folder again beside the version serving now, then switch to it
+        (`app.model_swap`); LoadFailed says why not, and the old version still serves."""
+        return await self.swap.load(self._named(name))
+
+    async def unload(self, name: str) -> ServedModel:
+        """Stop serving `name` (its queued items finish first)."""
+        return await self.swap.unload(self._named(name))
+
+    def _named(self, name: str) -> ServedModel:
+        """A configured model by its exact name (no task-set aliases: loads are explicit)."""
+        if name not in self.models:
+            raise UnknownModel(f"unknown model {name!r}; configured: {sorted(self.models)}")
+        return self.models[name]
+
+    def start_batcher(self, bundle: LoadedBundle) -> DynamicBatcher[PreparedInputs, Outputs]:
+        """The batcher for one loaded version, with its run guard and (tests) its faults."""
+        run = bundle.run_batch
+        if self.faults is not None:
+            run = self.faults.wrap(bundle.name, run)  # type: ignore[arg-type,assignment]
+        guard = RunGuard(
+            timeout_s=run_timeout_s(self.settings, bundle.warmup_s),
+            max_failures=self.settings.max_consecutive_failures,
+            on_unhealthy=lambda reason: self.swap.reload_soon(bundle, reason),
+        )
         batcher = DynamicBatcher(
             bundle.name,
-            bundle.run_batch,
+            run,
             max_batch_size=bundle.settings.max_batch_size,
             max_delay_s=bundle.settings.max_delay_s,
             queue_size=bundle.settings.queue_size,
             hooks=self.hooks,
+            guard=guard,
+            check_output=non_finite_outputs,
         )
         batcher.start()
         return batcher
 
-    def _failed(self, served: ServedModel, reason: str) -> None:
-        served.state, served.reason = ModelState.FAILED, reason
-        logger.error("model %s not ready: %s", served.name, reason)
-        version = served.manifest.version if served.manifest is not None else ""
-        self.hooks.model_loaded(
-            served.name,
-            ready=False,
-            load_s=0.0,
-            warmup_s=0.0,
-            version=version,
-            provider="",
-            precision="",
-        )
-
     async def close(self) -> None:
         """Drain: refuse new items, finish queued ones, stop every batcher."""
         self.lifecycle.stop()
+        await self.swap.close()
+        if self.faults is not None:
+            self.faults.release()  # an injected hang must not outlive the app
         active = [m.active for m in self.models.values() if m.active is not None]
         await asyncio.gather(*(a.batcher.stop() for a in active))
 
@@ -183,7 +176,19 @@ class ModelRegistry:
         if not self.models:
             reasons.append(f"no bundles found under {self.settings.bundle_dir}")
         for m in self.models.values():
-            if not m.ready:
+            if not m.ready and m.state is not ModelState.UNLOADED:
                 reasons.append(f"{m.name}: {m.status_reason}")
         ready = self.lifecycle.state is ServiceState.READY and not reasons
         return ready, reasons
+
+    def liveness(self) -> tuple[bool, list[str]]:
+        """(alive?, why not): a model run stalled for longer than STALL_GRACE_S after its
+        deadline will not come back by itself (a stuck device); a restart is the remedy."""
+        now, grace = time.monotonic(), self.settings.stall_grace_s
+        reasons = []
+        for m in self.models.values():
+            batcher = m.active.batcher if m.active is not None else None
+            since = batcher.stalled_since if batcher is not None else None
+            if batcher is not None and since is not None and now - since > grace:
+                reasons.append(f"{m.name}: stalled for {now - since:.0f}s: {batcher.stalled}")
+        return not reasons, reasons

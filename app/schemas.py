@@ -153,7 +153,7 @@ class BatchingInfo(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     ready: bool
-    state: Literal["loading", "ready", "failed"]
+    state: Literal["loading", "ready", "failed", "unloaded"]
     reason: str | None = None
     task_set: str | None = None
     role: str | None = None
@@ -208,4 +208,7 @@ class Readiness(BaseModel):
 
 
 class Liveness(BaseModel):
-    status: Literal["alive"] = "alive"
+    status: Literal["alive", "stalled"] = "alive"
+    reasons: list[str] | None = Field(
+        default=None, description="Why not alive: a model run stalled for over STALL_GRACE_S."
+    )

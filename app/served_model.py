@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.batcher import DynamicBatcher
 from app.contract.manifest import Manifest
-from app.errors import ModelNotReady
+from app.errors import ModelNotReady, ModelStalled
 from app.loaded_bundle import LoadedBundle, Outputs
 from app.preprocess import PreparedInputs
 
@@ -21,6 +21,7 @@ class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+    UNLOADED = "unloaded"  # by the repository API: not served, and not a readiness failure
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,25 @@ class ServedModel:
         return (
             self.state is ModelState.READY
             and self.active is not None
-            and self.active.batcher.running
+            and self.active.batcher.available
         )
 
     @property
     def status_reason(self) -> str | None:
         if self.state is ModelState.READY and not self.ready:
-            failure = self.active.batcher.failure if self.active is not None else None
+            batcher = self.active.batcher if self.active is not None else None
+            if batcher is not None and batcher.stalled is not None:
+                return f"stalled: {batcher.stalled}"
+            failure = batcher.failure if batcher is not None else None
             return failure or "batcher is not running"
         return self.reason
 
     def require_ready(self) -> ActiveModel:
-        """What serves this model; ModelNotReady (503) while it loads, failed or stopped."""
+        """What serves this model; ModelNotReady (503) while it loads, failed or stopped,
+        ModelStalled (503) while a run of it is past its deadline."""
+        active = self.active if self.state is ModelState.READY else None
+        if active is not None and (stalled := active.batcher.stalled) is not None:
+            raise ModelStalled(f"model {self.name!r} is stalled: {stalled}")
         if self.active is None or not self.ready:
             reason = self.status_reason or "not ready"
             raise ModelNotReady(f"model {self.name!r} is not ready: {reason}")

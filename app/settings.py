@@ -6,6 +6,7 @@ PROVIDERS, CORS_ORIGINS) are plain comma-separated strings in the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+FAULTS_FLAG = "FUSIONSERVE_TEST_ONLY_ALLOW_FAULTS"  # read from the environment only
 
 
 def split_commas(value: object) -> object:
@@ -49,6 +51,20 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0.0)
     preprocess_workers: int = Field(default=2, ge=1)
 
+    # Faults and hot-swap (app.run_guard, app.bundle_watch). A run longer than RUN_TIMEOUT_S
+    # stalls its model (0 = auto: 50 × the bundle's warm-up time, at least 10 s); a model still
+    # stalled STALL_GRACE_S later fails liveness. After MAX_CONSECUTIVE_FAILURES failed runs in
+    # a row a model reloads itself (0 = never). WATCH_BUNDLES: a changed bundle folder is loaded
+    # (as POST /v2/repository/models/{name}/load) once unchanged for WATCH_INTERVAL_S.
+    run_timeout_s: float = Field(default=0.0, ge=0.0)
+    stall_grace_s: float = Field(default=30.0, ge=0.0)
+    max_consecutive_failures: int = Field(default=5, ge=0)
+    watch_bundles: bool = False
+    watch_interval_s: float = Field(default=2.0, gt=0.0)
+    # Tests only: injected model faults, `<model>=<kind>[:<batches>]` (app.fault_injection);
+    # refused unless FUSIONSERVE_TEST_ONLY_ALLOW_FAULTS=1 is also set, so it never acts by accident.
+    fault_injection: CommaList = Field(default_factory=list)
+
     # Input limits
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
@@ -75,10 +91,20 @@ class Settings(BaseSettings):
     log_level: str = "info"
     drain_timeout_s: float = Field(default=20.0, ge=0.0)
 
-    @field_validator("models", "providers", "cors_origins", mode="before")
+    @field_validator("models", "providers", "cors_origins", "fault_injection", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         return split_commas(value)
+
+    @field_validator("fault_injection")
+    @classmethod
+    def _faults_only_in_tests(cls, value: list[str]) -> list[str]:
+        if value and os.environ.get(FAULTS_FLAG) != "1":
+            raise ValueError(
+                f"FAULT_INJECTION is for tests only and needs {FAULTS_FLAG}=1 as well; "
+                "unset it in production"
+            )
+        return value
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 IMAGE_PIXEL_BUCKETS = (4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 40000000)
 TEXT_TOKEN_BUCKETS = (0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 PHASES = ("queue", "preprocess", "inference")
+FAULT_KINDS = ("exception", "non_finite", "stall", "slow", "reload")
+SWAP_OUTCOMES = ("swapped", "refused")
 
 
 class ServiceMetrics:
@@ -133,6 +135,21 @@ class ServiceMetrics:
             ["model", "version", "provider", "precision"],
             registry=r,
             multiprocess_mode="livemax",
+        )
+        self.model_faults = Counter(
+            "fusionserve_model_faults",
+            "Model runs that misbehaved, by kind: exception (the run raised), non_finite "
+            "(NaN/inf outputs), stall (no answer within RUN_TIMEOUT_S), slow (over half of it), "
+            "reload (the model reloaded itself after failed runs in a row).",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.model_swaps = Counter(
+            "fusionserve_model_swaps",
+            "Loads of a new version while serving (repository API, watch mode): swapped (the "
+            "new version answers now) or refused (it failed verification; the old one serves).",
+            ["model", "outcome"],
+            registry=r,
         )
         # -- Prediction monitoring ---------------------------------------------------------------
         self.predictions = Counter(

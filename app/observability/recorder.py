@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.hooks import ServingHooks
-from app.observability.metrics import PHASES, ServiceMetrics
+from app.observability.metrics import FAULT_KINDS, PHASES, SWAP_OUTCOMES, ServiceMetrics
 from app.observability.record import RequestRecord
 from app.observability.rejections import REASONS, reason_for, request_rejections
 from app.observability.request_id import current_request
@@ -30,6 +30,7 @@ class ObservingHooks(ServingHooks):
     def __init__(self, metrics: ServiceMetrics | None, inner: ServingHooks | None = None) -> None:
         self.metrics = metrics
         self.inner = inner or ServingHooks()
+        self._info: dict[str, tuple[str, str, str]] = {}  # model → its model_info labels now
 
     def model_known(self, model: str) -> None:
         """A configured model exists (still loading): its series start at 0, not absent."""
@@ -40,6 +41,10 @@ class ObservingHooks(ServingHooks):
             m.requests.labels("/predict", "POST", "200", model)
             for reason in REASONS:
                 m.rejections.labels(model, reason)
+            for kind in FAULT_KINDS:
+                m.model_faults.labels(model, kind)  # a fault alert reads 0, not "No data"
+            for outcome in SWAP_OUTCOMES:
+                m.model_swaps.labels(model, outcome)
                 m.rejections.labels("", reason)  # refused before any model was chosen
 
     def model_labels(self, model: str, labels: dict[str, list[str]]) -> None:
@@ -67,7 +72,12 @@ class ObservingHooks(ServingHooks):
             m.model_load.labels(model).set(load_s)
             m.model_warmup.labels(model).set(warmup_s)
             if version or provider:
-                m.model_info.labels(model, version, provider, precision).set(1)
+                info = (version, provider, precision)
+                old = self._info.get(model)
+                if old is not None and old != info:  # after a swap only the new version shows
+                    m.model_info.remove(model, *old)
+                self._info[model] = info
+                m.model_info.labels(model, *info).set(1)
         self.inner.model_loaded(
             model,
             ready=ready,
@@ -117,6 +127,16 @@ class ObservingHooks(ServingHooks):
                 if pred.low_confidence:
                     low.inc()
         self.inner.item_done(model, timings, prediction)
+
+    def model_fault(self, model: str, kind: str) -> None:
+        if (m := self.metrics) is not None:
+            m.model_faults.labels(model, kind).inc()
+        self.inner.model_fault(model, kind)
+
+    def model_swapped(self, model: str, outcome: str) -> None:
+        if (m := self.metrics) is not None:
+            m.model_swaps.labels(model, outcome).inc()
+        self.inner.model_swapped(model, outcome)
 
     def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
         if (m := self.metrics) is not None:

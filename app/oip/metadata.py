@@ -13,7 +13,7 @@ from app.registry import ModelRegistry
 from app.served_model import ServedModel
 
 PLATFORM = "onnxruntime_onnx"
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
 
 
 def find_model(registry: ModelRegistry, name: str, version: str | None) -> ServedModel:

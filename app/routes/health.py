@@ -1,6 +1,8 @@
 """Liveness and readiness probes.
 
-/health/live never touches a model (the process answers, so it is alive). /health/ready is 200
+/health/live never touches a model: it answers 200 unless a model run has stalled for longer
+than STALL_GRACE_S past its deadline (then 503 naming it: a stuck device does not come back by
+itself, so the orchestrator should restart the process). /health/ready is 200
 only when loading finished, every configured model passed its warm-up and its batcher runs, and
 the server is not draining; otherwise 503 with the service's state, the reasons and per-model
 detail.
@@ -17,9 +19,19 @@ from app.schemas import Liveness, ModelReadiness, Readiness
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live", response_model=Liveness, summary="Process is alive")
-async def live() -> Liveness:
-    return Liveness()
+@router.get(
+    "/live",
+    response_model=Liveness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Liveness, "description": "A model run stalled past its grace"}},
+    summary="Process is alive (no model run stalled past its grace)",
+)
+async def live(registry: RegistryDep) -> JSONResponse:
+    alive, reasons = registry.liveness()
+    if alive:
+        return JSONResponse(Liveness().model_dump(exclude_none=True))
+    body = Liveness(status="stalled", reasons=reasons).model_dump()
+    return JSONResponse(body, status_code=503)
 
 
 @router.get(

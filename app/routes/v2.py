@@ -59,9 +59,15 @@ async def server_metadata(request: Request) -> ServerMetadata:
     return ServerMetadata(name="fusionserve", version=request.app.version, extensions=EXTENSIONS)
 
 
-@router.get("/health/live", response_model=Live, summary="Process is alive")
-async def live() -> Live:
-    return Live(live=True)
+@router.get(
+    "/health/live",
+    response_model=Live,
+    responses={503: {"model": Live, "description": "A model run stalled past its grace"}},
+    summary="Process is alive",
+)
+async def live(registry: RegistryDep) -> JSONResponse:
+    alive, _ = registry.liveness()
+    return JSONResponse(Live(live=alive).model_dump(), status_code=200 if alive else 503)
 
 
 @router.get(
@@ -135,11 +141,12 @@ async def _infer(
             raise answer  # the first failed item, by index
         results.append(answer)
     request.state.timings = max(timings, key=lambda t: t.total)  # Server-Timing: the slowest
+    computed = results[0].model  # the version that ran (a swap may follow the check above)
     return infer_response(
-        bundle.name,
-        bundle.version,
+        computed.name,
+        computed.version,
         items.request_id,
-        output_tensors(manifest, [r.prediction for r in results]),
+        output_tensors(computed.manifest, [r.prediction for r in results]),
         items.outputs,
         items.binary_default,
     )

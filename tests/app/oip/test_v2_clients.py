@@ -46,7 +46,7 @@ def test_tritonclient_health_and_metadata(server: str) -> None:
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready("medpix") and client.is_model_ready("wound-student")
     assert not client.is_model_ready("nope")
-    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data", "model_repository"]
     meta = client.get_model_metadata("medpix")
     assert meta["name"] == "medpix-student"
     version = meta["versions"][0]

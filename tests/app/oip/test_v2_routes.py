@@ -20,7 +20,7 @@ def test_server_metadata_and_health(client: TestClient) -> None:
     assert client.get("/v2").json() == {
         "name": "fusionserve",
         "version": "0.1.0",
-        "extensions": ["binary_tensor_data"],
+        "extensions": ["binary_tensor_data", "model_repository"],
     }
     assert client.get("/v2/health/live").json() == {"live": True}
     ready = client.get("/v2/health/ready")
