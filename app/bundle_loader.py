@@ -4,7 +4,8 @@ Steps: the bundle's serving settings resolve (`app.model_settings`); the manifes
 graph and tokenizer are listed and every listed file matches its sha256 (a `BundleError` saying
 which, otherwise); the tokenizer and the preprocessing spec are built; the session opens with
 the bundle's runtime settings and the contract's signature (onnxruntime's own errors pass
-through); the warm-up self-test passes (`app.warm_up`).
+through); the domain check, when the manifest lists one, loads and fits the graph's outputs;
+the warm-up self-test passes (`app.warm_up`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 from app.bundle_error import BundleError
+from app.contract.domain import DomainModelError
+from app.contract.domain_bundle import load_bundle_domain
 from app.contract.image import ImageLimits
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, checksum_mismatches
 from app.contract.text import TextEncoder
@@ -34,13 +37,25 @@ def load_bundle(bundle_dir: Path, settings: Settings) -> LoadedBundle:
     if problems := checksum_mismatches(bundle_dir, manifest):
         raise BundleError("checksum mismatch: " + "; ".join(problems))
     inputs = input_spec(bundle_dir, manifest, settings)
+    try:
+        domain = load_bundle_domain(bundle_dir, manifest)
+    except DomainModelError as exc:
+        raise BundleError(f"domain check: {exc}") from None
     onnx = load_onnx_model(bundle_dir, manifest, model_settings)
     load_s = time.perf_counter() - start
     start = time.perf_counter()
-    warm_up(bundle_dir, manifest, inputs, onnx)
+    warm_up(bundle_dir, manifest, inputs, onnx, domain)
     warmup_s = time.perf_counter() - start
     return LoadedBundle(
-        bundle_dir.name, bundle_dir, manifest, model_settings, inputs, onnx, load_s, warmup_s
+        bundle_dir.name,
+        bundle_dir,
+        manifest,
+        model_settings,
+        inputs,
+        onnx,
+        load_s,
+        warmup_s,
+        domain,
     )
 
 

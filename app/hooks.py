@@ -52,6 +52,10 @@ class ServingHooks:
     def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
         """Sizes of one accepted item."""
 
+    def out_of_domain(self, model: str, sides: list[str]) -> None:
+        """One item's image and/or text was flagged out of domain (whether answered or refused
+        under REFUSE_OUT_OF_DOMAIN)."""
+
     def model_fault(self, model: str, kind: str) -> None:
         """A model run misbehaved: `exception` (it raised), `non_finite` (NaN/inf outputs),
         `stall` (no answer within RUN_TIMEOUT_S), `slow` (over half of it) or `reload` (the

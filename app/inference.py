@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from app.errors import InvalidUtf8, QueueFull, TextTooLong, as_service_error
 from app.hooks import ServingHooks
 from app.loaded_bundle import LoadedBundle
+from app.out_of_domain import refuse_out_of_domain
 from app.postprocess import Prediction
 from app.preprocess import PreprocessPool
 from app.registry import ModelRegistry
@@ -90,7 +91,13 @@ class InferenceService:
         timings.queue = outcome.queue_s
         timings.inference = outcome.inference_s
         timings.batch_size = outcome.batch_size
-        prediction = bundle.postprocess(outcome.output, self.settings.low_confidence_threshold)
+        prediction = bundle.postprocess(
+            outcome.output, self.settings.low_confidence_threshold, prepared.text_empty
+        )
+        if sides := prediction.out_of_domain:
+            self.hooks.out_of_domain(bundle.name, sides)
+            if self.settings.refuse_out_of_domain:
+                refuse_out_of_domain(bundle.name, prediction)
         timings.finish()
         self.hooks.item_done(bundle.name, timings, prediction)
         return PredictionResult(bundle, prediction, timings)

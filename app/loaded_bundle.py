@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.contract.domain import SCORE_KEYS, DomainModel
 from app.contract.manifest import Manifest
 from app.model_settings import ModelSettings
 from app.postprocess import Prediction, postprocess
@@ -34,6 +35,7 @@ class LoadedBundle:
     onnx: OnnxModel
     load_s: float
     warmup_s: float
+    domain: DomainModel | None = None  # the fitted domain check, when the bundle has one
 
     @property
     def version(self) -> str:
@@ -44,9 +46,26 @@ class LoadedBundle:
         return prepare(image, text, self.inputs)
 
     def run_batch(self, items: Sequence[PreparedInputs]) -> list[Outputs]:
-        """Run prepared items as one batch (blocking: the model's inference thread)."""
-        return self.onnx.run_batch(items)
+        """Run prepared items as one batch (blocking: the model's inference thread); with a
+        domain check, each item's outputs gain its per-side scores (`SCORE_KEYS`) in place of
+        the raw embeddings, scored for the whole batch at once."""
+        outputs = self.onnx.run_batch(items)
+        if self.domain is not None:
+            add_domain_scores(self.domain, outputs)
+        return outputs
 
-    def postprocess(self, outputs: Mapping[str, np.ndarray], low_confidence: float) -> Prediction:
-        """One item's outputs → labelled predictions, flagged below `low_confidence`."""
-        return postprocess(self.manifest, outputs, low_confidence)
+    def postprocess(
+        self, outputs: Mapping[str, np.ndarray], low_confidence: float, text_empty: bool = False
+    ) -> Prediction:
+        """One item's outputs → labelled predictions, flagged below `low_confidence` or out of
+        domain (`text_empty`: the service substituted its fallback text)."""
+        return postprocess(self.manifest, outputs, low_confidence, text_empty)
+
+
+def add_domain_scores(domain: DomainModel, outputs: list[Outputs]) -> None:
+    """Replace each item's domain parts by its per-side scores (one batched computation)."""
+    names = list(domain.widths())
+    values = np.stack([np.concatenate([row.pop(name) for name in names]) for row in outputs])
+    for side, scores in domain.scores_side_by_side(values).items():
+        for row, score in zip(outputs, scores, strict=True):
+            row[SCORE_KEYS[side]] = np.asarray(score, dtype=np.float64)

@@ -1,7 +1,8 @@
 """Graph outputs of one item → labelled, calibrated predictions with an abstain flag.
 
 Calibration (temperature scaling fitted on dev) is applied inside the exported graph, so the
-probabilities here are already calibrated; this module only names them and flags low confidence.
+probabilities here are already calibrated; this module only names them, flags low confidence
+and turns the domain check's scores into per-side flags.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.contract.domain import SCORE_KEYS
 from app.contract.manifest import Manifest
 
 
@@ -23,14 +25,46 @@ class TaskPrediction:
 
 
 @dataclass(frozen=True)
+class DomainSide:
+    """One side's domain check: `score` is distance / threshold, in domain at or below 1."""
+
+    in_domain: bool
+    score: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     tasks: dict[str, TaskPrediction]
     modality_weights: dict[str, float] | None
+    domain: dict[str, DomainSide] | None = None  # image, text; None: the bundle has no check
+
+    @property
+    def out_of_domain(self) -> list[str]:
+        """The sides flagged out of domain (empty: none, or no check)."""
+        return [side for side, d in (self.domain or {}).items() if not d.in_domain]
+
+
+def domain_sides(outputs: Mapping[str, np.ndarray], text_empty: bool) -> dict[str, DomainSide]:
+    """Per-side flags from the scores `LoadedBundle.run_batch` added. A blank text is never
+    flagged: the service itself substituted the bundle's fallback, which the model is meant
+    to answer (an image sent alone), so only its image is judged; its score is still shown."""
+    sides = {}
+    for side, key in SCORE_KEYS.items():
+        score = float(outputs[key])
+        in_domain = score <= 1.0 or (side == "text" and text_empty)
+        sides[side] = DomainSide(in_domain=in_domain, score=score)
+    return sides
 
 
 def postprocess(
-    manifest: Manifest, outputs: Mapping[str, np.ndarray], low_confidence_threshold: float
+    manifest: Manifest,
+    outputs: Mapping[str, np.ndarray],
+    low_confidence_threshold: float,
+    text_empty: bool = False,
 ) -> Prediction:
+    """Name the probabilities; `low_confidence` also when either side is out of domain."""
+    domain = domain_sides(outputs, text_empty) if SCORE_KEYS["image"] in outputs else None
+    outside = domain is not None and not all(d.in_domain for d in domain.values())
     tasks: dict[str, TaskPrediction] = {}
     for spec in manifest.tasks:
         probs = np.asarray(outputs[spec.output], dtype=np.float64).reshape(-1)
@@ -41,10 +75,10 @@ def postprocess(
             label=spec.labels[top],
             probability=float(probs[top]),
             probabilities={label: float(p) for label, p in zip(spec.labels, probs, strict=True)},
-            low_confidence=bool(probs[top] < low_confidence_threshold),
+            low_confidence=bool(probs[top] < low_confidence_threshold) or outside,
         )
     weights = None
     if manifest.modality_weights_output and manifest.modality_weights_output in outputs:
         w = np.asarray(outputs[manifest.modality_weights_output], dtype=np.float64).reshape(-1)
         weights = {"image": float(w[0]), "text": float(w[1])}
-    return Prediction(tasks, weights)
+    return Prediction(tasks, weights, domain)

@@ -34,6 +34,7 @@ class PreparedInputs:
     image_pixels: int  # width × height as received (for input-size metrics)
     text_tokens: int  # real tokens before truncation
     text_truncated: bool
+    text_empty: bool = False  # blank text: the bundle's fallback was substituted
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def prepare(image: bytes, text: str, spec: InputSpec) -> PreparedInputs:
         image_pixels=prepared.source_pixels,
         text_tokens=encoded.token_counts[0],
         text_truncated=encoded.truncated[0],
+        text_empty=not text.strip(),
     )
 
 

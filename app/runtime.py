@@ -16,7 +16,13 @@ from typing import Literal, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from app.contract.graph import graph_feeds, has_dynamic_text, output_widths, signature_problems
+from app.contract.graph import (
+    domain_widths,
+    graph_feeds,
+    has_dynamic_text,
+    output_widths,
+    signature_problems,
+)
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
 from app.contract.session import GPU_PROVIDERS, GraphOptimization, RuntimeOptions, open_session
 from app.contract.text import trim_padding
@@ -137,6 +143,6 @@ def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: RuntimeSetti
         session = open_session(path, runtime_options(settings))
     if problems := signature_problems(session, manifest):
         raise ValueError(f"{path.name}: " + "; ".join(problems))
-    outputs = list(output_widths(manifest))
+    outputs = list(output_widths(manifest) | domain_widths(manifest))
     bound = uses_io_binding(settings.io_binding, session.get_providers()[0])
     return OnnxModel(session, outputs, precision, path.name, has_dynamic_text(session), bound)

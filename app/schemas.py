@@ -67,12 +67,29 @@ class TaskPredictionOut(BaseModel):
     label: str
     probability: float
     probabilities: dict[str, float] = Field(description="Every label's calibrated probability.")
-    low_confidence: bool = Field(description="Top probability < LOW_CONFIDENCE_THRESHOLD.")
+    low_confidence: bool = Field(
+        description="Top probability < LOW_CONFIDENCE_THRESHOLD, or an input out of domain."
+    )
 
 
 class ModalityWeights(BaseModel):
     image: float
     text: float
+
+
+class DomainSideOut(BaseModel):
+    in_domain: bool = Field(
+        description="False when this side does not look like the model's training data."
+    )
+    score: float = Field(
+        description="Distance to the training data / the fitted threshold: above 1 is out of "
+        "domain. A blank text is never flagged (the service's own fallback), its score is shown."
+    )
+
+
+class DomainOut(BaseModel):
+    image: DomainSideOut
+    text: DomainSideOut
 
 
 class TimingMs(BaseModel):
@@ -111,6 +128,10 @@ PREDICT_RESPONSE_EXAMPLE: Any = {
         },
     },
     "modality_weights": {"image": 0.63, "text": 0.37},
+    "domain": {
+        "image": {"in_domain": True, "score": 0.41},
+        "text": {"in_domain": True, "score": 0.58},
+    },
     "timing_ms": {"queue": 0.4, "preprocess": 3.1, "inference": 5.2, "total": 9.3},
 }
 
@@ -122,6 +143,12 @@ class PredictResponse(BaseModel):
     predictions: dict[str, TaskPredictionOut]
     modality_weights: ModalityWeights | None = Field(
         default=None, description="Present when the bundle's fusion exposes modality weights."
+    )
+    domain: DomainOut | None = Field(
+        default=None,
+        description="Whether the image and the text look like the model's training data; "
+        "present when the bundle carries a fitted domain check. Either side out of domain "
+        "sets every task's low_confidence.",
     )
     timing_ms: TimingMs
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
 
     # Predictions
     low_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Answer 422 out_of_domain instead of a prediction when either side is out of domain
+    # (bundles with a domain check; off: the answer carries the flags and low_confidence).
+    refuse_out_of_domain: bool = False
     default_task_set: Literal["medpix", "wound"] = "medpix"
 
     # Exposure, logging, shutdown (read by the auth/observability/shutdown layers)

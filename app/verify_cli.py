@@ -2,9 +2,11 @@
 
 Checks, in order: the manifest parses; every file in the folder is listed and every listed
 file's sha256 matches; each graph (model.onnx, and model.int8.onnx when the manifest ships it)
-loads in onnxruntime with the contract's inputs/outputs; the manifest's self-test sample, run
-through the serving preprocessing (`app.contract`), reproduces the recorded probabilities
-within tolerance. Exit status 0 only when every bundle passes; each problem is printed.
+loads in onnxruntime with the contract's inputs/outputs; the domain check, when the manifest has
+one, loads and matches the manifest (method, version, widths); the manifest's self-test sample,
+run through the serving preprocessing (`app.contract`), reproduces the recorded probabilities
+and domain scores within tolerance. Exit status 0 only when every bundle passes; each problem
+is printed.
 
 Torch-free: this runs where the service runs.
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.contract.domain import DomainModel, DomainModelError
+from app.contract.domain_bundle import domain_self_test_problems, load_bundle_domain
 from app.contract.graph import signature_problems
 from app.contract.image import ImageDecodeError
 from app.contract.manifest import (
@@ -87,8 +91,15 @@ def verify_bundle(bundle_dir: str | Path) -> VerifyReport:
         return report
     if not _check_files(bundle, manifest, report):
         return report  # never run a graph whose bytes are not the exported ones
+    try:
+        domain = load_bundle_domain(bundle, manifest)
+    except DomainModelError as exc:
+        report.problems.append(f"domain check: {exc}")
+        return report
+    if domain is None:
+        report.passed.append("no domain check (none fitted)")
     for case in self_test_cases(manifest):
-        _check_model(bundle, manifest, case, report)
+        _check_model(bundle, manifest, case, report, domain)
     return report
 
 
@@ -115,6 +126,8 @@ def _check_files(bundle: Path, manifest: Manifest, report: VerifyReport) -> bool
         report.problems.append("manifest has no self_test sample")
     if manifest.int8_file is not None:
         required.append(manifest.int8_file)
+    if manifest.domain is not None:
+        required.append(manifest.domain.file)
     for name in required:
         if name not in manifest.files:
             report.problems.append(f"{name}: not listed in the manifest's files (no sha256)")
@@ -131,7 +144,11 @@ def _check_files(bundle: Path, manifest: Manifest, report: VerifyReport) -> bool
 
 
 def _check_model(
-    bundle: Path, manifest: Manifest, case: SelfTestCase, report: VerifyReport
+    bundle: Path,
+    manifest: Manifest,
+    case: SelfTestCase,
+    report: VerifyReport,
+    domain: DomainModel | None = None,
 ) -> None:
     file_name = case.model_file
     try:
@@ -152,5 +169,15 @@ def _check_model(
     worst, mismatches = compare(case, manifest, row)
     for mismatch in mismatches:
         report.problems.append(f"{file_name}: self-test {mismatch.output} {mismatch.problem}")
+    if domain is not None:
+        scores = {
+            s: float(v[0])
+            for s, v in domain.scores({k: row[k][None] for k in domain.widths()}).items()
+        }
+        for problem in domain_self_test_problems(manifest, case.precision, scores):
+            report.problems.append(f"{file_name}: self-test {problem}")
     if report.ok:
         report.passed.append(f"{file_name} self-test max |Δ| {worst:.1e} ≤ {case.tolerance:.0e}")
+        if domain is not None:
+            shown = ", ".join(f"{side} {value:.3f}" for side, value in scores.items())
+            report.passed.append(f"{file_name} domain scores {shown} as recorded")

@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from app.bundle_error import BundleError
+from app.contract.domain import DomainModel
+from app.contract.domain_bundle import domain_self_test_problems, item_scores
 from app.contract.manifest import Manifest
 from app.contract.self_test import SELF_TEST_LIMITS, compare, self_test_case
 from app.contract.session import CPU
+from app.loaded_bundle import add_domain_scores
 from app.preprocess import InputSpec, PreparedInputs, prepare
 from app.runtime import OnnxModel
 
@@ -23,8 +26,15 @@ WARMUP_BATCH = 3  # odd and > 1: catches graphs exported with a fixed batch axis
 Outputs = dict[str, np.ndarray]
 
 
-def warm_up(bundle_dir: Path, manifest: Manifest, inputs: InputSpec, onnx: OnnxModel) -> None:
-    """Run the self-test sample (or a blank item) and check the outputs; raises BundleError."""
+def warm_up(
+    bundle_dir: Path,
+    manifest: Manifest,
+    inputs: InputSpec,
+    onnx: OnnxModel,
+    domain: DomainModel | None = None,
+) -> None:
+    """Run the self-test sample (or a blank item) and check the outputs, and the domain
+    scores when the bundle has a domain check; raises BundleError."""
     item = _sample_item(bundle_dir, manifest, inputs)
     try:
         single = onnx.run_batch([item])
@@ -32,8 +42,11 @@ def warm_up(bundle_dir: Path, manifest: Manifest, inputs: InputSpec, onnx: OnnxM
     except Exception as exc:
         raise BundleError(f"warm-up inference failed: {exc}") from None
     _check_probabilities(manifest, single + several)
+    scores = _domain_scores(domain, single)
+    if onnx.provider != CPU:  # other devices round differently
+        return
     case = self_test_case(manifest, "int8" if onnx.precision == "int8" else "fp32")
-    if case is None or onnx.provider != CPU:  # other devices round differently
+    if case is None:
         return
     _, mismatches = compare(case, manifest, single[0])
     if mismatches:
@@ -42,6 +55,21 @@ def warm_up(bundle_dir: Path, manifest: Manifest, inputs: InputSpec, onnx: OnnxM
             f"self-test mismatch on {first.output}: {first.problem} "
             "(preprocessing or graph differs from export)"
         )
+    problems = [] if scores is None else domain_self_test_problems(manifest, case.precision, scores)
+    if problems:
+        raise BundleError(f"self-test mismatch: {problems[0]}")
+
+
+def _domain_scores(domain: DomainModel | None, rows: list[Outputs]) -> dict[str, float] | None:
+    """The sample's per-side domain scores (finite, or BundleError); None without a check."""
+    if domain is None:
+        return None
+    scored = [dict(row) for row in rows]
+    add_domain_scores(domain, scored)
+    scores = item_scores(scored[0])
+    if not all(np.isfinite(v) for v in scores.values()):
+        raise BundleError(f"warm-up: domain scores are not finite: {scores}")
+    return scores
 
 
 def _sample_item(bundle_dir: Path, manifest: Manifest, inputs: InputSpec) -> PreparedInputs:

@@ -77,9 +77,33 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+DOMAIN_NOUNS = {
+    "medpix": {"image": "a CT/MR slice", "text": "a radiology image caption"},
+    "wound": {"image": "a wound photo", "text": "a wound description"},
+}
+
+
+def domain_lines(result: Prediction) -> list[str]:
+    """A warning per side flagged out of domain, then both scores; nothing without a check."""
+    if result.domain is None:
+        return []
+    nouns = DOMAIN_NOUNS.get(result.model.task_set, {})
+    lines = [
+        f"WARNING: out of domain: this {side} does not look like "
+        f"{nouns.get(side, 'what the model was trained on')} "
+        f"(score {result.domain[side].score:.2f} > 1); the prediction is unreliable"
+        for side in result.out_of_domain
+    ]
+    scores = ", ".join(
+        f"{side} {d.score:.2f}{'' if d.in_domain else ' OUT'}" for side, d in result.domain.items()
+    )
+    return [*lines, f"domain check (score, out above 1): {scores}", ""]
+
+
 def table(result: Prediction) -> str:
     m = result.model
     lines = [f"model {m.name} ({m.role}, {m.fusion}, v{m.version})", ""]
+    lines += domain_lines(result)
     width = max(len(label) for p in result.predictions.values() for label in p.probabilities)
     for task, p in result.predictions.items():
         flag = "  (low confidence)" if p.low_confidence else ""

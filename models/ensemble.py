@@ -26,13 +26,14 @@ from transformers import PreTrainedModel
 
 from models.backbones import text_features, vision_features
 from models.config import ModelConfig
-from models.multitask import LOGIT_KEYS, MODALITY_WEIGHTS_KEY, MultiTaskModel
+from models.multitask import EMBEDDING_KEYS, LOGIT_KEYS, MODALITY_WEIGHTS_KEY, MultiTaskModel
 
 
 class SeedEnsemble(nn.Module):
     """`size` members of one config; forward returns, per task, the log of the mean member
     probability (softmax of it is that mean, so temperature calibration and export treat it as
-    logits) and the members' mean modality weights.
+    logits), the members' mean modality weights, and `img_raw`/`txt_raw`: the members'
+    pre-fusion features concatenated (the domain check's embeddings, `models.export.domain`).
 
     With `image_vote`, `empty_text_proj` holds each member's projected features of the
     empty-text fallback (set once by `set_empty_text` when the members are joined, saved with
@@ -94,8 +95,9 @@ class SeedEnsemble(nn.Module):
         member = self.networks[slot]
         if not self.image_vote:
             return member(pixel_values, input_ids, attention_mask)
-        img = member.proj_vis(vision_features(member.vision, pixel_values))
-        txt = member.proj_txt(text_features(member.text, input_ids, attention_mask))
+        img_raw = vision_features(member.vision, pixel_values)
+        txt_raw = text_features(member.text, input_ids, attention_mask)
+        img, txt = member.proj_vis(img_raw), member.proj_txt(txt_raw)
         n = img.shape[0]
         empty = self.empty_text_proj[slot].expand(n, -1)
         both = member.classify(torch.cat([img, img]), torch.cat([txt, empty]))
@@ -108,6 +110,7 @@ class SeedEnsemble(nn.Module):
         }
         if MODALITY_WEIGHTS_KEY in both:
             answer[MODALITY_WEIGHTS_KEY] = both[MODALITY_WEIGHTS_KEY][:n]
+        answer.update(img_raw=img_raw, txt_raw=txt_raw)
         return answer
 
     def forward(
@@ -124,6 +127,8 @@ class SeedEnsemble(nn.Module):
         if MODALITY_WEIGHTS_KEY in answers[0]:
             weights = torch.stack([a[MODALITY_WEIGHTS_KEY] for a in answers])
             result[MODALITY_WEIGHTS_KEY] = weights.mean(0)
+        for key in EMBEDDING_KEYS:  # the members' pre-fusion features side by side
+            result[key] = torch.cat([a[key] for a in answers], dim=-1)
         return result
 
 

@@ -35,6 +35,7 @@ OUTPUT_KEYS = (
     "txt_proj",
 )
 MODALITY_WEIGHTS_KEY = "modality_weights"
+EMBEDDING_KEYS = ("img_raw", "txt_raw")  # pre-fusion image, text features (the domain check's)
 LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2
 
 

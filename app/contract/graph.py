@@ -40,6 +40,12 @@ def output_widths(manifest: Manifest) -> dict[str, int]:
     return widths
 
 
+def domain_widths(manifest: Manifest) -> dict[str, int]:
+    """The domain check's graph outputs (each side's embedding and input statistics) → width;
+    empty when the bundle has no domain check."""
+    return dict(manifest.domain.outputs) if manifest.domain is not None else {}
+
+
 def signature_problems(session: ort.InferenceSession, manifest: Manifest) -> list[str]:
     """How the session's inputs/outputs break the contract and the manifest (empty: none)."""
     problems = []
@@ -47,7 +53,7 @@ def signature_problems(session: ort.InferenceSession, manifest: Manifest) -> lis
     if inputs != list(INPUT_NAMES):
         problems.append(f"inputs {inputs}, expected {list(INPUT_NAMES)}")
     outputs = {o.name: o.shape for o in session.get_outputs()}
-    for name, width in output_widths(manifest).items():
+    for name, width in (output_widths(manifest) | domain_widths(manifest)).items():
         if name not in outputs:
             problems.append(f"output {name!r} named in the manifest is missing")
         elif outputs[name][-1] != width:

@@ -77,6 +77,22 @@ class SelfTest(BaseModel):
         return {k: v for k, v in data.items() if v is not None or k not in SELF_TEST_OPTIONAL_KEYS}
 
 
+class DomainSpec(BaseModel):
+    """The bundle's domain check (`app.contract.domain`): its file, the graph outputs it reads,
+    how it was fitted, and the scores its self-test sample must reproduce per graph."""
+
+    model_config = ConfigDict(extra="allow")
+
+    file: str = "domain.npz"
+    method: str
+    version: int
+    outputs: dict[str, int]  # graph output → width (each side's embedding and input stats)
+    false_flag_rate: float  # own dev cases flagged on either side, at most (the fitted target)
+    fitted_on: dict[str, Any] = Field(default_factory=dict)  # splits, sample counts, labels
+    self_test: dict[str, dict[str, float]] = Field(default_factory=dict)  # fp32/int8 → side
+    metrics: dict[str, Any] = Field(default_factory=dict)  # flag rates measured at export
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
@@ -98,6 +114,7 @@ class Manifest(BaseModel):
     git_commit: str = ""
     self_test: SelfTest | None = None
     int8: dict[str, Any] | None = None  # present when model.int8.onnx ships
+    domain: DomainSpec | None = None  # the fitted domain check (None: none was fitted)
 
     @property
     def version(self) -> str:

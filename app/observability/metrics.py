@@ -165,6 +165,13 @@ class ServiceMetrics:
             buckets=CONFIDENCE_BUCKETS,
             registry=r,
         )
+        self.out_of_domain = Counter(
+            "fusionserve_out_of_domain",
+            "Items whose image or text was flagged out of the model's domain, per side "
+            "(counted whether answered or refused): a rising rate is input drift.",
+            ["model", "side"],
+            registry=r,
+        )
         self.low_confidence = Counter(
             "fusionserve_low_confidence_predictions",
             "Predictions whose top probability is below LOW_CONFIDENCE_THRESHOLD, per head.",

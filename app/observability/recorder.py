@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.contract.domain import SIDES
 from app.hooks import ServingHooks
 from app.observability.metrics import FAULT_KINDS, PHASES, SWAP_OUTCOMES, ServiceMetrics
 from app.observability.record import RequestRecord
@@ -39,12 +40,14 @@ class ObservingHooks(ServingHooks):
             m.queue_depth.labels(model).set(0)
             m.batch_failures.labels(model)  # the dashboard's failure rate reads 0, not "No data"
             m.requests.labels("/predict", "POST", "200", model)
-            for reason in REASONS:
-                m.rejections.labels(model, reason)
+            for side in SIDES:
+                m.out_of_domain.labels(model, side)  # the drift panel reads 0, not "No data"
             for kind in FAULT_KINDS:
                 m.model_faults.labels(model, kind)  # a fault alert reads 0, not "No data"
             for outcome in SWAP_OUTCOMES:
                 m.model_swaps.labels(model, outcome)
+            for reason in REASONS:
+                m.rejections.labels(model, reason)
                 m.rejections.labels("", reason)  # refused before any model was chosen
 
     def model_labels(self, model: str, labels: dict[str, list[str]]) -> None:
@@ -127,6 +130,12 @@ class ObservingHooks(ServingHooks):
                 if pred.low_confidence:
                     low.inc()
         self.inner.item_done(model, timings, prediction)
+
+    def out_of_domain(self, model: str, sides: list[str]) -> None:
+        if (m := self.metrics) is not None:
+            for side in sides:
+                m.out_of_domain.labels(model, side).inc()
+        self.inner.out_of_domain(model, sides)
 
     def model_fault(self, model: str, kind: str) -> None:
         if (m := self.metrics) is not None:

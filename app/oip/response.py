@@ -35,12 +35,16 @@ def check_outputs(choices: Sequence[OutputChoice] | None, available: Sequence[st
 
 def _raw(tensor: OutputTensor) -> bytes:
     if isinstance(tensor.values, np.ndarray):
+        if tensor.datatype == "BOOL":  # one byte per element, as Triton encodes BOOL
+            return np.ascontiguousarray(tensor.values, dtype=np.bool_).tobytes()
         return fp32_bytes(tensor.values)
     return join_bytes(tensor.values)
 
 
 def _data(tensor: OutputTensor) -> list[Any]:
     if isinstance(tensor.values, np.ndarray):
+        if tensor.datatype == "BOOL":
+            return [bool(v) for v in tensor.values.reshape(-1)]
         return [float(v) for v in tensor.values.reshape(-1)]
     return [v.decode("utf-8") for v in tensor.values]
 

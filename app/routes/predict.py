@@ -10,7 +10,10 @@ from app.dependencies import ServiceDep
 from app.inference import PredictionResult
 from app.inputs import read_predict_input
 from app.openapi_docs import PREDICT_BODY, error_responses
+from app.postprocess import Prediction
 from app.schemas import (
+    DomainOut,
+    DomainSideOut,
     ModalityWeights,
     ModelIdentity,
     PredictResponse,
@@ -55,8 +58,19 @@ def to_response(result: PredictionResult) -> PredictResponse:
             for name, p in prediction.tasks.items()
         },
         modality_weights=ModalityWeights(**weights) if weights else None,
+        domain=_domain(prediction),
         timing_ms=TimingMs(**result.timings.as_ms()),
     )
+
+
+def _domain(prediction: Prediction) -> DomainOut | None:
+    if prediction.domain is None:
+        return None
+    sides = {
+        side: DomainSideOut(in_domain=d.in_domain, score=round(d.score, 4))
+        for side, d in prediction.domain.items()
+    }
+    return DomainOut(**sides)
 
 
 @router.post(

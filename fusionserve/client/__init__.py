@@ -19,7 +19,14 @@ from fusionserve.client.errors import (
     RequestTimedOut,
 )
 from fusionserve.client.images import ImageInput
-from fusionserve.client.results import BatchItem, ModelInfo, ModelRef, Prediction, TaskPrediction
+from fusionserve.client.results import (
+    BatchItem,
+    DomainSide,
+    ModelInfo,
+    ModelRef,
+    Prediction,
+    TaskPrediction,
+)
 from fusionserve.client.retry import NO_RETRY, RetryPolicy
 from fusionserve.client.sync import Client
 
@@ -30,6 +37,7 @@ __all__ = [
     "BatchItem",
     "Client",
     "ConnectionFailed",
+    "DomainSide",
     "FusionServeError",
     "ImageInput",
     "InvalidInput",

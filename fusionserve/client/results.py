@@ -27,6 +27,15 @@ class TaskPrediction:
 
 
 @dataclass(frozen=True)
+class DomainSide:
+    """Whether one side (image or text) looks like the model's training data; `score` is
+    distance / threshold, out of domain above 1."""
+
+    in_domain: bool
+    score: float
+
+
+@dataclass(frozen=True)
 class Prediction:
     """One `/predict` answer; `raw` keeps the JSON as sent (for JSONL output)."""
 
@@ -36,6 +45,12 @@ class Prediction:
     modality_weights: dict[str, float] | None = None
     request_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    domain: dict[str, DomainSide] | None = None  # image, text; None: the bundle has no check
+
+    @property
+    def out_of_domain(self) -> list[str]:
+        """The sides flagged out of domain (empty: none, or no check)."""
+        return [side for side, d in (self.domain or {}).items() if not d.in_domain]
 
     @property
     def labels(self) -> dict[str, str]:
@@ -59,7 +74,14 @@ class Prediction:
             modality_weights=data.get("modality_weights"),
             request_id=request_id,
             raw=data,
+            domain=_domain(data.get("domain")),
         )
+
+
+def _domain(data: dict[str, Any] | None) -> dict[str, DomainSide] | None:
+    if not data:
+        return None
+    return {side: DomainSide(bool(d["in_domain"]), float(d["score"])) for side, d in data.items()}
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, required=True, help="dataset folder (MedPix-2.0 or Wound-1-0 layout)"
     )
     parser.add_argument("--split", default="dev", help="dataset split (default: dev)")
+    parser.add_argument(
+        "--ood-data",
+        type=Path,
+        help="the other task set's dataset folder: its --split cases (images with their "
+        "texts) measure the domain check (flag rates, AUROC); synthetic images always do",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the report and plots")
     parser.add_argument("--url", help="score a running server (its /predict/batch) instead")
     parser.add_argument(
@@ -83,5 +89,9 @@ def run(args: argparse.Namespace) -> int:
             if task != "modality_weights"
         )
         print(f"{condition:>10}: {summary}")
+    from fusionserve.evaluate.report import domain_summary
+
+    for line in domain_summary(report.get("domain")):
+        print(f"{'domain':>10}: {line}")
     print(f"wrote {args.out / 'report.md'}")
     return 0

@@ -23,6 +23,9 @@ def item_output(result: PredictionResult) -> ItemOutput:
     return ItemOutput(
         probabilities={name: dict(p.probabilities) for name, p in prediction.tasks.items()},
         modality_weights=prediction.modality_weights,
+        domain_scores=None
+        if prediction.domain is None
+        else {side: d.score for side, d in prediction.domain.items()},
     )
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from app.contract.manifest import MANIFEST_FILE, Manifest
 from fusionserve.evaluate.cases import load_cases
+from fusionserve.evaluate.domain import domain_report
 from fusionserve.evaluate.errors import EvaluateError
-from fusionserve.evaluate.outputs import Predictor
+from fusionserve.evaluate.outputs import ItemOutput, Predictor
 from fusionserve.evaluate.report import build_report, render_markdown, write_json
 from fusionserve.evaluate.run_conditions import score_all
 
@@ -51,12 +52,18 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     manifest = load_manifest(args.bundle)
     cases = load_cases(args.data, args.split, manifest, args.limit)
     predictor = open_predictor(args, manifest)
+    kept: dict[str, list[ItemOutput]] = {}
     try:
-        results = score_all(predictor, manifest, cases, args.batch_size, not args.no_progress)
+        results = score_all(predictor, manifest, cases, args.batch_size, not args.no_progress, kept)
+        ood_data = getattr(args, "ood_data", None)
+        domain = domain_report(
+            predictor, kept["fused"], ood_data, args.split, args.batch_size, args.limit
+        )
     finally:
         predictor.close()
     dataset = {"name": args.data.resolve().name, "split": args.split, "cases": len(cases)}
     report = build_report(manifest, str(args.bundle), predictor.source, dataset, results)
+    report["domain"] = domain
     from fusionserve.evaluate.plots import write_plots
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from app.contract.manifest import Manifest
 class ItemOutput:
     probabilities: dict[str, dict[str, float]]  # task → label → probability
     modality_weights: dict[str, float] | None  # {"image", "text"} where the fusion has them
+    domain_scores: dict[str, float] | None = None  # image, text; None: no domain check
 
 
 class Predictor(Protocol):

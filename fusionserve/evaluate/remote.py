@@ -89,6 +89,11 @@ class HttpPredictor:
                         task: p["probabilities"] for task, p in prediction["predictions"].items()
                     },
                     modality_weights=prediction.get("modality_weights"),
+                    domain_scores={
+                        side: float(d["score"]) for side, d in prediction["domain"].items()
+                    }
+                    if prediction.get("domain")
+                    else None,
                 )
             )
         if len(outputs) != len(items):

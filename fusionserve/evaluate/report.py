@@ -106,6 +106,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             )
             + ".",
         ]
+    lines += _domain_section(report.get("domain"))
     lines += ["", "## Plots", "", *[f"![{name}]({name})" for name in plots]]
     lines += ["", "## Confusion matrices", "", "Rows are true labels, columns predicted."]
     for task in tasks:
@@ -118,3 +119,38 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
                 [[label, *map(str, row)] for label, row in zip(labels, matrix, strict=True)],
             )
     return "\n".join(lines) + "\n"
+
+
+def domain_summary(domain: dict[str, Any] | None) -> list[str]:
+    """One line per measured set: the flag rates (and the AUROCs) of the domain check."""
+    if domain is None:
+        return ["the bundle has no domain check"]
+    own, synthetic = domain["own"], domain["synthetic_images"]
+    lines = [
+        f"own split flagged {own['either']:.1%} (image {own['image']:.1%}, text "
+        f"{own['text']:.1%}) of {own['cases']}",
+        f"synthetic images flagged {synthetic['image']:.1%} of {synthetic['cases']} "
+        + "("
+        + ", ".join(f"{k} {v:.0%}" for k, v in synthetic["by_kind"].items())
+        + ")",
+    ]
+    if (other := domain.get("other_task_set")) is not None:
+        auroc = domain["auroc"]
+        lines.append(
+            f"{other['dataset']} {other['split']} flagged {other['either']:.1%} (image "
+            f"{other['image']:.1%}, text {other['text']:.1%}) of {other['cases']}; AUROC own "
+            f"vs other: image {auroc['image']:.4f}, text {auroc['text']:.4f}"
+        )
+    return lines
+
+
+def _domain_section(domain: dict[str, Any] | None) -> list[str]:
+    header = [
+        "",
+        "## Domain check",
+        "",
+        "A side is flagged when its score (distance to the training data / the fitted "
+        "threshold) is above 1; synthetic images are sent with an empty text.",
+        "",
+    ]
+    return header + [f"- {line}" for line in domain_summary(domain)]

@@ -41,8 +41,10 @@ def score_all(
     cases: Sequence[Case],
     batch_size: int = 32,
     progress: bool = True,
+    keep: dict[str, list[ItemOutput]] | None = None,
 ) -> dict[str, Any]:
-    """{condition: condition_scores} for fused, image only and text only."""
+    """{condition: condition_scores} for fused, image only and text only; each condition's
+    answers also go into `keep` when given (the domain report reads the fused ones)."""
     blank = blank_image(manifest.preprocessing.image_size)
     truth = {
         spec.name: np.asarray([c.labels[i] for c in cases], dtype=np.int64)
@@ -55,4 +57,6 @@ def score_all(
             bar.set_postfix_str(condition)
             outputs = predict_condition(predictor, condition, cases, blank, batch_size, bar)
             results[condition] = condition_scores(manifest, truth, outputs)
+            if keep is not None:
+                keep[condition] = outputs
     return results

@@ -28,8 +28,10 @@ from app.contract.manifest import (
     INT8_MODEL_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
+    DomainSpec,
     Manifest,
     Preprocessing,
+    SelfTest,
     sha256_file,
 )
 from app.contract.tasks import TaskSetSpec, task_set
@@ -39,6 +41,7 @@ from models.checkpoint_metadata import MetadataError
 from models.ensemble import ServableModel
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
+from models.export.domain_export import DomainData, fit_bundle_domain, prepare_domain
 from models.export.onnx_export import (
     LOGIT_KEYS,
     OPSET,
@@ -54,7 +57,7 @@ from models.export.ort_eval import (
     run_torch,
 )
 from models.export.probe import ProbeSet, dev_probe, synthetic_probe
-from models.export.provenance import data_provenance, git_commit
+from models.export.provenance import data_provenance, git_commit, pretrained_sources
 from models.export.quantize import (
     MAX_MACRO_F1_DROP,
     int8_acceptable,
@@ -182,6 +185,7 @@ class _Job:
     probe: ProbeSet
     wrapper: CalibratedProbabilities
     options: ExportOptions
+    domain: DomainData | None = None  # None: no data, no domain check
 
     @property
     def tasks(self) -> list[str]:
@@ -232,6 +236,7 @@ def prepare_job(
     """Fit the temperatures on `data`'s dev split when given; else ship temperature 1 and
     judge the graph on synthetic contract inputs (their images are written to `workdir`)."""
     spec = task_set(source.task_set)
+    domain = None
     if data is None:
         if options.int8:
             raise ExportError("int8 is shipped only when dev macro-F1 holds: it needs dev data")
@@ -244,8 +249,31 @@ def prepare_job(
         calibration = calibrate_on_dev(source, data, options)
         probe = dev_probe(calibration.dev, source.labels)
         temperatures = calibration.temperatures
-    wrapper = CalibratedProbabilities(source.model, spec.task_names, temperatures)
-    return _Job(source, name, calibration, probe, wrapper, options)
+        domain = prepare_domain(
+            data,
+            _train_split(source.training_config),
+            source.tokenizer_json,
+            source.max_length,
+            _vocab_size(source),
+            options.dev_limit,
+        )
+    features = None if domain is None else domain.features
+    wrapper = CalibratedProbabilities(source.model, spec.task_names, temperatures, features)
+    return _Job(source, name, calibration, probe, wrapper, options, domain)
+
+
+def _train_split(training_config: dict[str, Any]) -> str:
+    """The split the domain check is fitted on: the training config's, else "train"."""
+    data = training_config.get("data")
+    split = data.get("train_split") if isinstance(data, dict) else None
+    return str(split or "train")
+
+
+def _vocab_size(source: ModelSource) -> int:
+    embeddings = source.model.text.get_input_embeddings()
+    if not isinstance(embeddings, nn.Embedding):
+        raise ExportError(f"unexpected text embedding module {type(embeddings).__name__}")
+    return embeddings.num_embeddings
 
 
 def export_bundle(
@@ -392,13 +420,35 @@ def _evaluate(
     return metrics, int8_session, int8_info
 
 
+def _fit_domain(
+    job: _Job,
+    staging: Path,
+    pre: Preprocessing,
+    self_test: SelfTest,
+    fp32: ort.InferenceSession,
+    int8: ort.InferenceSession | None,
+) -> DomainSpec | None:
+    """Fit the bundle's domain check (`models.export.domain_export`) when it has data."""
+    if job.domain is None or job.calibration is None:
+        return None
+    sessions = {"fp32": fp32} if int8 is None else {"fp32": fp32, "int8": int8}
+    sample = ((staging / self_test.image).read_bytes(), self_test.text)
+    return fit_bundle_domain(
+        job.domain,
+        job.calibration.dev,
+        staging,
+        pre,
+        job.source.tokenizer_json,
+        sessions,
+        sample,
+        job.options.batch_size,
+    )
+
+
 def write_bundle(job: _Job, staging: Path) -> Manifest:
     """Export, evaluate, self-test and describe the bundle inside `staging`."""
     source = job.source
-    embeddings = source.model.text.get_input_embeddings()
-    if not isinstance(embeddings, nn.Embedding):
-        raise ExportError(f"unexpected text embedding module {type(embeddings).__name__}")
-    vocab = embeddings.num_embeddings
+    vocab = _vocab_size(source)
     export_onnx(job.wrapper, staging / MODEL_FILE, source.image_size, source.max_length, vocab)
     tokenizer_path = staging / TOKENIZER_FILE
     tokenizer_path.write_text(source.tokenizer_json, encoding="utf-8")
@@ -418,6 +468,7 @@ def write_bundle(job: _Job, staging: Path) -> Manifest:
         job.probe.truth,
     )
 
+    domain = _fit_domain(job, staging, pre, self_test, fp32, int8_session)
     files, sizes = _file_table(staging)
     model_config = source.model_config
     extras: dict[str, Any] = {
@@ -434,7 +485,7 @@ def write_bundle(job: _Job, staging: Path) -> Manifest:
     dev_provenance = (
         {"dev_split": calibration.data.split, "dev_samples": len(calibration.dev)}
         if calibration is not None
-        else {"calibrated": False}
+        else {"calibrated": False, "domain_check": "none fitted: exported without data"}
     )
     manifest = Manifest(
         name=job.name,
@@ -454,12 +505,14 @@ def write_bundle(job: _Job, staging: Path) -> Manifest:
             **dev_provenance,
             "checkpoint": source.checkpoint.name,
             "checkpoint_sha256": sha256_file(source.checkpoint),
+            "pretrained": pretrained_sources(source.training_config),
             **source.provenance,
         },
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         git_commit=git_commit(),
         self_test=self_test,
         int8=int8_info,
+        domain=domain,
         **extras,
     )
     manifest.save(staging)

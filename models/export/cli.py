@@ -87,4 +87,18 @@ def summary(manifest: dict[str, object], out: Path) -> str:
     lines.append(f"  parity max |dprob| ORT vs torch: {parity}")
     if int8:
         lines.append(f"  int8 shipped: {int8['shipped']} (macro-F1 drop {int8['macro_f1_drop']})")
+    lines.append(domain_line(manifest.get("domain")))
     return "\n".join(lines)
+
+
+def domain_line(domain: object) -> str:
+    """What the bundle's domain check flags (own dev, synthetic images), or that none ships."""
+    if not isinstance(domain, dict):
+        return "  domain check: NONE FITTED (exported without data: answers carry no domain flag)"
+    metrics = domain["metrics"]
+    own, synthetic = metrics["own_dev"], metrics["synthetic_images"]
+    return (
+        f"  domain check: own dev flagged {own['either']:.1%} (image {own['image']:.1%}, text "
+        f"{own['text']:.1%}; target <= {domain['false_flag_rate']:.0%}), synthetic images "
+        f"flagged {synthetic['image']:.0%}"
+    )

@@ -45,10 +45,12 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from app.contract.domain import DOMAIN_OUTPUTS
 from app.contract.graph import INPUT_NAMES, MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import TaskSpec
 from models.ensemble import ServableModel
-from models.multitask import MODALITY_WEIGHTS_KEY
+from models.export.domain_features import DomainFeatures
+from models.multitask import EMBEDDING_KEYS, MODALITY_WEIGHTS_KEY
 
 OPSET = 18
 LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2 (research head order)
@@ -64,10 +66,16 @@ class ExportError(RuntimeError):
 
 
 class CalibratedProbabilities(nn.Module):
-    """model → (probs_<task1>, probs_<task2>[, modality_weights]) with temperatures applied."""
+    """model → (probs_<task1>, probs_<task2>[, modality_weights]) with temperatures applied;
+    with `domain`, also the domain check's parts (`app.contract.domain.DOMAIN_OUTPUTS`: each
+    side's pre-fusion embedding and input statistics)."""
 
     def __init__(
-        self, model: ServableModel, task_names: Sequence[str], temperatures: Sequence[float]
+        self,
+        model: ServableModel,
+        task_names: Sequence[str],
+        temperatures: Sequence[float],
+        domain: DomainFeatures | None = None,
     ) -> None:
         super().__init__()
         if len(task_names) != 2 or len(temperatures) != 2:
@@ -78,12 +86,15 @@ class CalibratedProbabilities(nn.Module):
         self.task_names = tuple(task_names)
         self.temperatures = tuple(float(t) for t in temperatures)  # graph constants
         self.with_weights = bool(model.has_modality_weights)
+        self.domain = domain
         self.train(False)
 
     @property
     def output_names(self) -> list[str]:
         names = [prob_output(t) for t in self.task_names]
-        return [*names, MODALITY_WEIGHTS_OUTPUT] if self.with_weights else names
+        if self.with_weights:
+            names.append(MODALITY_WEIGHTS_OUTPUT)
+        return names + list(DOMAIN_OUTPUTS) if self.domain is not None else names
 
     def task_specs(self, labels: dict[str, list[str]]) -> list[TaskSpec]:
         return [
@@ -106,6 +117,13 @@ class CalibratedProbabilities(nn.Module):
         ]
         if self.with_weights:
             probs.append(out[MODALITY_WEIGHTS_KEY])
+        if self.domain is not None:  # DOMAIN_OUTPUTS order: image parts, then text parts
+            probs += [
+                out[EMBEDDING_KEYS[0]],
+                self.domain.image(pixel_values),
+                out[EMBEDDING_KEYS[1]],
+                self.domain.text(input_ids, attention_mask),
+            ]
         return tuple(probs)
 
 

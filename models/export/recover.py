@@ -34,8 +34,10 @@ from onnx import numpy_helper
 from app.contract.graph import INPUT_NAMES, graph_feeds
 from app.contract.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from app.contract.session import open_session
+from app.contract.text import TextEncoder
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
+from models.ensemble import SeedEnsemble, ServableModel
 from models.export.onnx_export import CalibratedProbabilities
 from models.multitask import MultiTaskModel
 
@@ -75,7 +77,7 @@ def _norm_of(conv_key: str) -> str:
     return conv_key.replace(".convolution.weight", ".normalization")
 
 
-def recover_state_dict(graph: onnx.ModelProto, model: MultiTaskModel) -> dict[str, torch.Tensor]:
+def recover_state_dict(graph: onnx.ModelProto, model: ServableModel) -> dict[str, torch.Tensor]:
     arrays = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
     found: dict[str, np.ndarray] = {}
     for name, array in arrays.items():
@@ -123,7 +125,7 @@ def _probe(manifest: Manifest, vocab: int, seed: int = 0) -> dict[str, np.ndarra
     return graph_feeds(pixels, ids, mask)
 
 
-def check_against_graph(bundle: Path, manifest: Manifest, model: MultiTaskModel) -> float:
+def check_against_graph(bundle: Path, manifest: Manifest, model: ServableModel) -> float:
     """Largest |probability difference| between the bundle's graph and the recovered model."""
     wrapper = CalibratedProbabilities(
         model, [t.name for t in manifest.tasks], [t.temperature for t in manifest.tasks]
@@ -137,14 +139,33 @@ def check_against_graph(bundle: Path, manifest: Manifest, model: MultiTaskModel)
         zip(wrapper.output_names, session.run(wrapper.output_names, feeds), strict=True)
     )
     with torch.no_grad():
-        got = wrapper(
-            *(torch.from_numpy(feeds[k]) for k in INPUT_NAMES)
-        )
+        got = wrapper(*(torch.from_numpy(feeds[k]) for k in INPUT_NAMES))
     return max(
         float(np.max(np.abs(value.numpy() - expected[name])))
         for name, value in zip(wrapper.output_names, got, strict=True)
         if name in expected and not name.startswith("modality")
     )
+
+
+def build_model(bundle: Path, manifest: Manifest, cfg: ModelConfig) -> ServableModel:
+    """The untrained model the manifest describes: a seed ensemble when its training config has
+    an `ensemble` section (members under `members.<i>.`, as the joined checkpoint has them)."""
+    ensemble = (manifest.training_config or {}).get("ensemble")
+    if not ensemble:
+        return MultiTaskModel(cfg).eval()
+    size = len(ensemble.get("seeds") or [])
+    return SeedEnsemble(cfg, size, bool(ensemble.get("image_vote"))).eval()
+
+
+def _fallback_ids(bundle: Path, manifest: Manifest) -> list[int]:
+    """The empty-text fallback as the bundle's tokenizer encodes it, without padding: the image
+    vote's second text (its projected features are folded into the graph, so they are computed
+    again from the recovered text branch, as the join computed them)."""
+    pre = manifest.preprocessing
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, pre.max_text_length, pre.empty_text)
+    encoded = encoder.encode([""])
+    length = int(encoded.attention_mask[0].sum())
+    return [int(i) for i in encoded.input_ids[0][:length]]
 
 
 def recover(bundle: Path, out: Path) -> float:
@@ -154,9 +175,11 @@ def recover(bundle: Path, out: Path) -> float:
     if not isinstance(model_config, dict):
         raise RecoveryError(f"{bundle}: the manifest has no model_config")
     cfg = ModelConfig.from_dict(model_config)
-    model = MultiTaskModel(cfg).eval()
+    model = build_model(bundle, manifest, cfg)
     graph = onnx.load(str(bundle / MODEL_FILE))
     model.load_state_dict(recover_state_dict(graph, model))
+    if isinstance(model, SeedEnsemble) and model.image_vote:
+        model.set_empty_text(_fallback_ids(bundle, manifest))
     difference = check_against_graph(bundle, manifest, model)
     if difference > MAX_PROB_DIFFERENCE:
         raise RecoveryError(f"recovered model differs from the graph by {difference:.2e}")

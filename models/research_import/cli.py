@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrate",
         metavar="DATASET_ROOT",
-        help="fit temperatures on this dataset's dev split and record dev metrics "
-        "(default: temperatures 1, manifest says uncalibrated)",
+        help="fit temperatures on this dataset's dev split and record dev metrics, and fit "
+        "the domain check (train split; thresholds on dev) (default: temperatures 1, manifest "
+        "says uncalibrated, no domain check is fitted and answers carry no domain flag)",
     )
     parser.add_argument(
         "--int8",

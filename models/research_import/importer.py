@@ -4,8 +4,9 @@ Steps: read the YAML for the role → build the exact architecture offline → l
 state_dict strictly (missing, unexpected and mis-shaped keys listed) → find the research text
 model's own tokenizer → write the bundle through the same exporter as trained checkpoints
 (parity against PyTorch at batch 1, 7, 32; self-test; sha256 of every file). With a dataset
-root the temperatures are fitted on its dev split and dev metrics recorded; without one they
-stay 1 and the manifest says "uncalibrated".
+root the temperatures are fitted on its dev split and dev metrics recorded, and the domain check
+is fitted (train split, thresholds on dev); without one they stay 1, the manifest says
+"uncalibrated" and has no domain check (`domain: null`, provenance says none was fitted).
 """
 
 from __future__ import annotations

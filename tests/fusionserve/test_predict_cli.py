@@ -179,3 +179,23 @@ def test_an_unreachable_server_stops_before_scoring(
     url = f"http://127.0.0.1:{free_port()}"
     assert main([*set_argv(url, cases, images, tmp_path / "r.jsonl"), "--retries", "0"]) == 1
     assert "connection_error: cannot reach the server" in capsys.readouterr().err
+
+
+EXPORTED = Path(__file__).resolve().parents[2] / "exported"
+
+
+def test_the_table_warns_about_an_out_of_domain_image(capsys: pytest.CaptureFixture[str]) -> None:
+    """The committed MedPix student's domain check, printed: a wound photo is named as not a
+    CT/MR slice; its own example gets the scores line and no warning."""
+    from tests.app.servers import running_server
+
+    env = {"FUSIONSERVE_MODELS": "medpix-student"}
+    with running_server(EXPORTED, env=env) as (_, base):
+        argv = ["predict", "--text", MEDPIX_TEXT, "--url", base]
+        assert main([*argv[:1], str(WOUND_IMAGE), *argv[1:]]) == 0
+        flagged = capsys.readouterr().out
+        assert main([*argv[:1], str(MEDPIX_IMAGE), *argv[1:]]) == 0
+        own = capsys.readouterr().out
+    assert "WARNING: out of domain: this image does not look like a CT/MR slice" in flagged
+    assert "(low confidence)" in flagged and "domain check (score, out above 1): image " in own
+    assert "WARNING" not in own

@@ -102,9 +102,34 @@ function renderTask(name, prediction) {
   return box;
 }
 
+// What each task set's inputs are, for the out-of-domain warning.
+const DOMAIN_NOUNS = {
+  medpix: { image: "a CT/MR slice", text: "a radiology image caption" },
+  wound: { image: "a wound photo", text: "a wound description" },
+};
+
+function renderDomain(body) {
+  const box = $("domain-warning");
+  const domain = body.domain;
+  const sides = domain ? ["image", "text"].filter((side) => !domain[side].in_domain) : [];
+  box.replaceChildren();
+  box.hidden = sides.length === 0;
+  const nouns = DOMAIN_NOUNS[body.model.task_set] || {};
+  for (const side of sides) {
+    const line = document.createElement("p");
+    line.dataset.side = side;
+    const noun = nouns[side] || `what ${body.model.name} was trained on`;
+    line.textContent = `Out of domain: this ${side} does not look like ${noun} ` +
+      `(score ${domain[side].score.toFixed(2)}; above 1 is out of domain). ` +
+      "Treat the prediction below as unreliable.";
+    box.append(line);
+  }
+}
+
 function renderResult(body, serverTiming) {
   $("model-used").textContent =
     `${body.model.name} · ${body.model.role} · ${body.model.fusion} · v${body.model.version}`;
+  renderDomain(body);
   $("tasks").replaceChildren(
     ...Object.entries(body.predictions).map(([name, p]) => renderTask(name, p)));
   const weights = body.modality_weights;

@@ -127,3 +127,31 @@ def _assert_only_auth_errors(log: PageLog) -> None:
     """The two refused /models calls log 401s in the console; nothing else may."""
     assert not log.outside and not log.page_errors
     assert all("401" in e for e in log.console_errors), log.console_errors
+
+
+EXPORTED = Path(__file__).resolve().parents[3] / "exported"
+
+
+def test_a_wound_photo_sent_to_the_medpix_model_shows_the_domain_warning() -> None:
+    """The committed MedPix student with its fitted domain check: its own example renders no
+    warning; a wound photo (with a MedPix caption) renders one naming the image side, and the
+    answer's low-confidence badges."""
+    env = {"FUSIONSERVE_MODELS": "medpix-student"}
+    with running_server(EXPORTED, env=env) as (_, base), browser_page(base) as (page, log):
+        page.goto(base + "/")
+        submit(page, MEDPIX_IMAGE, MEDPIX_TEXT, "medpix-student")
+        page.wait_for_selector(".task[data-task='modality'] .bar.top")
+        assert page.is_hidden("#domain-warning")
+        expected = api_answer(base, WOUND_IMAGE, MEDPIX_TEXT, "medpix-student")
+        assert not expected["domain"]["image"]["in_domain"]
+        submit(page, WOUND_IMAGE, MEDPIX_TEXT, "medpix-student")
+        page.wait_for_selector("#domain-warning:not([hidden])")
+        warning = page.inner_text("#domain-warning")
+        assert "this image does not look like a CT/MR slice" in warning
+        score = expected["domain"]["image"]["score"]
+        assert f"score {score:.2f}" in warning
+        assert "text" not in page.eval_on_selector_all(  # only the flagged side is named
+            "#domain-warning p", "(ps) => ps.map((p) => p.dataset.side)"
+        )
+        assert all(shown["badge"] for shown in rendered(page).values())
+    log.assert_self_contained()

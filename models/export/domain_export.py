@@ -1,0 +1,160 @@
+"""The domain check inside `fusionserve export`: fitted on every export that has data, so a
+re-export (a retrained student, a new backbone) refits it with no extra step.
+
+Two moments: before the graph is exported, `prepare_domain` reads the training split and
+builds the graph's input-statistics module (its token table comes from the training texts);
+after, `fit_bundle_domain` runs the *exported* fp32 graph over train and dev (the check is fitted
+to what the service will compute), fits `domain.npz` into the bundle, and measures it: own dev
+and train flag rates, the fixed synthetic images (`models.data.synthetic`), the int8 graph's
+own dev rate, the empty-text fallback, and the self-test sample's scores per graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, DomainModel
+from app.contract.graph import INPUT_NAMES
+from app.contract.image import preprocess_image
+from app.contract.manifest import TOKENIZER_FILE, DomainSpec, Preprocessing
+from app.contract.self_test import SELF_TEST_LIMITS, self_test_inputs
+from app.contract.text import TextEncoder
+from models.data.synthetic import synthetic_images
+from models.export.dev_data import DataSource, DevSet, load_dev_set
+from models.export.domain_features import (
+    DomainFeatures,
+    ImageStats,
+    TextStats,
+    token_counts,
+    token_table,
+)
+from models.export.domain_fit import FALSE_FLAG_RATE, fit_domain
+from models.export.ort_eval import run_session
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class DomainData:
+    """The training split as graph inputs and the graph module fitted from its texts."""
+
+    train: DevSet
+    split: str
+    features: DomainFeatures
+
+
+def prepare_domain(
+    data: DataSource,
+    train_split: str,
+    tokenizer_json: str,
+    max_length: int,
+    vocab: int,
+    limit: int | None = None,
+) -> DomainData:
+    """Read `train_split` of `data` and build the input statistics it implies."""
+    train = load_dev_set(
+        dataclasses.replace(data, split=train_split), tokenizer_json, max_length, limit
+    )
+    pre = Preprocessing(image_size=data.image_size, max_text_length=max_length)
+    table = token_table(token_counts(train.input_ids, train.attention_mask, vocab))
+    features = DomainFeatures(ImageStats(data.image_size, pre.mean, pre.std), TextStats(table))
+    return DomainData(train, train_split, features)
+
+
+def _outputs(session: ort.InferenceSession, arrays: Arrays, batch: int) -> dict[str, np.ndarray]:
+    out = run_session(session, *arrays, batch_size=batch)
+    return {name: out[name] for name in DOMAIN_OUTPUTS}
+
+
+def _rates(scores: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    flagged = {side: s > 1.0 for side, s in scores.items()}
+    either = np.logical_or.reduce(list(flagged.values()))
+    rates = {side: round(float(f.mean()), 4) for side, f in flagged.items()}
+    return {"either": round(float(either.mean()), 4), **rates, "samples": len(either)}
+
+
+def _synthetic(pre: Preprocessing, tokenizer_json: str) -> tuple[Arrays, list[str]]:
+    """The fixed synthetic images with an empty text (the service's fallback), as served."""
+    images = synthetic_images()
+    pixels = np.stack(
+        [
+            preprocess_image(i.png, pre.image_size, pre.mean, pre.std, SELF_TEST_LIMITS).pixels
+            for i in images
+        ]
+    )
+    encoder = TextEncoder(Tokenizer.from_str(tokenizer_json), pre.max_text_length, pre.empty_text)
+    encoded = encoder.encode([""] * len(images))
+    return (pixels, encoded.input_ids, encoded.attention_mask), [i.kind for i in images]
+
+
+def _synthetic_rates(image_scores: np.ndarray, kinds: list[str]) -> dict[str, Any]:
+    flagged = image_scores > 1.0
+    names = np.asarray(kinds)
+    by_kind = {
+        kind: round(float(flagged[names == kind].mean()), 4) for kind in dict.fromkeys(kinds)
+    }
+    return {"image": round(float(flagged.mean()), 4), "by_kind": by_kind, "samples": len(kinds)}
+
+
+def _sample_scores(
+    model: DomainModel, session: ort.InferenceSession, feeds: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    pixels, ids, mask = (feeds[name] for name in INPUT_NAMES)
+    scores = model.scores(_outputs(session, (pixels, ids, mask), 1))
+    return {side: float(s[0]) for side, s in scores.items()}
+
+
+def fit_bundle_domain(
+    domain: DomainData,
+    dev: DevSet,
+    staging: Path,
+    pre: Preprocessing,
+    tokenizer_json: str,
+    sessions: Mapping[str, ort.InferenceSession],
+    sample: tuple[bytes, str],
+    batch: int = 32,
+) -> DomainSpec:
+    """Fit `domain.npz` into `staging` from the fp32 graph (`sessions["fp32"]`; an "int8"
+    session, when given, is measured too) and describe it for the manifest."""
+    fp32 = sessions["fp32"]
+    train = _outputs(fp32, domain.train.rows(len(domain.train)), batch)
+    dev_out = _outputs(fp32, dev.rows(len(dev)), batch)
+    fitted, per_part = fit_domain(train, domain.train.labels[:, 0], dev_out)
+    path = staging / DOMAIN_FILE
+    fitted.save(path)
+    model = DomainModel.load(path)  # score with the stored (float32) values, as serving does
+    synthetic, kinds = _synthetic(pre, tokenizer_json)
+    synthetic_scores = model.scores(_outputs(fp32, synthetic, batch))
+    metrics: dict[str, Any] = {
+        "own_dev": _rates(model.scores(dev_out)),
+        "own_train": _rates(model.scores(train)),
+        "synthetic_images": _synthetic_rates(synthetic_scores["image"], kinds),
+        "empty_text_score": round(float(synthetic_scores["text"][0]), 4),
+    }
+    if "int8" in sessions:
+        int8_dev = _outputs(sessions["int8"], dev.rows(len(dev)), batch)
+        metrics["int8_own_dev"] = _rates(model.scores(int8_dev))
+    feeds = self_test_inputs(sample[0], sample[1], staging / TOKENIZER_FILE, pre)
+    return DomainSpec(
+        file=DOMAIN_FILE,
+        method=model.method,
+        version=model.version,
+        outputs=model.widths(),
+        false_flag_rate=FALSE_FLAG_RATE,
+        fitted_on={
+            "train": {"split": domain.split, "samples": len(domain.train)},
+            "dev": {"samples": len(dev)},
+            "class_means": "task 1 labels",
+            "per_part_rate": round(per_part, 4),
+        },
+        self_test={p: _sample_scores(model, s, feeds) for p, s in sessions.items()},
+        metrics=metrics,
+    )

@@ -1,0 +1,108 @@
+"""Fit the domain check (`app.contract.domain`) from embeddings: means and shrunk covariance on
+the training split, thresholds on dev.
+
+Why these choices: Ledoit-Wolf picks its shrinkage from the data, so one code path holds for a
+96-wide text branch fitted on 1,600 captions and a 3,840-wide ensemble image feature fitted
+on 2,000 photos (where the sample covariance is singular). Class means (task 1's labels) keep
+a two-cluster domain (CT and MR) from putting its centre in the empty space between them.
+Each dimension is standardised before shrinking (and the scales folded back into the
+covariance), so the target of the shrinkage is a correlation structure: raw embedding widths
+and input statistics differ in scale by orders of magnitude. Thresholds are set on dev, not
+train: train embeddings are what the means and covariance were fitted to, so their distances
+are optimistically small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.covariance import LedoitWolf
+
+from app.contract.domain import PARTS, SIDES, DomainModel, PartModel, part_output
+
+MAX_RANK = 512  # eigen-directions kept per side; wider embeddings keep one rest variance
+FALSE_FLAG_RATE = 0.05  # own dev cases flagged on either side, at most
+_RATE_STEP = 0.0025
+
+
+def fit_part(
+    embeddings: np.ndarray, labels: np.ndarray | None = None, max_rank: int = MAX_RANK
+) -> PartModel:
+    """Class means (one mean without labels) and the shrunk covariance of the class-centred
+    embeddings, as a top-k eigenbasis plus one rest variance; threshold not yet fitted."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    if labels is None:
+        labels = np.zeros(len(x), dtype=np.int64)
+    classes = np.unique(labels)
+    means = np.stack([x[labels == c].mean(axis=0) for c in classes])
+    centred = x - means[np.searchsorted(classes, labels)]
+    scale = np.maximum(centred.std(axis=0), 1e-6 * max(float(centred.std()), 1e-12))
+    shrunk = LedoitWolf(assume_centered=True).fit(centred / scale).covariance_
+    covariance = shrunk * scale[:, None] * scale[None, :]  # shrunk as correlations, not raw
+    values, vectors = np.linalg.eigh(covariance)
+    order = np.argsort(values)[::-1]
+    values, vectors = np.maximum(values[order], 1e-12), vectors[:, order]
+    k = min(len(values), max_rank)
+    # every direction kept: no rest variance (residual 0), so no large terms cancel in d2
+    residual = 1.0 / float(values[k:].mean()) if k < len(values) else 0.0
+    weights = 1.0 / values[:k] - residual
+    return PartModel(means, vectors[:, :k], weights, residual, float("nan"))
+
+
+Key = tuple[str, str]  # (side, part)
+
+
+def _stored(part: PartModel) -> PartModel:
+    """The part as `domain.npz` stores it (float32), so thresholds fit the served distances."""
+
+    def as32(value: np.ndarray) -> np.ndarray:
+        return np.asarray(value, np.float32).astype(np.float64)
+
+    residual = float(np.float32(part.residual))
+    return PartModel(
+        as32(part.means), as32(part.basis), as32(part.weights), residual, part.threshold
+    )
+
+
+def _float32_at_least(value: float) -> float:
+    """The smallest float32 ≥ value: a stored threshold never flags the dev case it sits on."""
+    stored = np.float32(value)
+    return float(stored if stored >= value else np.nextafter(stored, np.float32(np.inf)))
+
+
+def flagged_by(distances: Mapping[Key, np.ndarray], thresholds: Mapping[Key, float]) -> np.ndarray:
+    """[N] True where any part of any side is beyond its threshold."""
+    flags = [d > thresholds[key] for key, d in distances.items()]
+    return np.logical_or.reduce(flags)
+
+
+def fit_thresholds(
+    distances: Mapping[Key, np.ndarray], rate: float = FALSE_FLAG_RATE
+) -> tuple[dict[Key, float], float]:
+    """Per-part distance thresholds at one per-part rate, the largest for which the dev cases
+    flagged on either side stay ≤ `rate` → (thresholds, that per-part rate)."""
+    per_part = rate
+    while True:
+        thresholds = {
+            key: _float32_at_least(float(np.quantile(d, 1.0 - per_part, method="higher")))
+            for key, d in distances.items()
+        }
+        if flagged_by(distances, thresholds).mean() <= rate or per_part <= _RATE_STEP:
+            return thresholds, per_part
+        per_part -= _RATE_STEP
+
+
+def fit_domain(
+    train: Mapping[str, np.ndarray],
+    train_labels: np.ndarray,
+    dev: Mapping[str, np.ndarray],
+    rate: float = FALSE_FLAG_RATE,
+) -> tuple[DomainModel, float]:
+    """The fitted check from graph output name → [N, d] values on train (with task-1 labels)
+    and dev, and the per-part rate its thresholds were set at."""
+    keys = [(side, part) for side in SIDES for part in PARTS]
+    unfitted = {key: _stored(fit_part(train[part_output(*key)], train_labels)) for key in keys}
+    distances = {key: unfitted[key].distances(dev[part_output(*key)]) for key in keys}
+    thresholds, per_part = fit_thresholds(distances, rate)
+    return DomainModel(unfitted).with_thresholds(thresholds), per_part

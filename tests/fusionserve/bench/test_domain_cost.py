@@ -1,0 +1,28 @@
+"""fusionserve.bench.domain_cost on the committed bundles: the domain scoring's time over the
+graph's, per bundle with a check, at each batch size asked for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.contract.manifest import Manifest
+from fusionserve.bench.domain_cost import main
+
+EXPORTED = Path(__file__).resolve().parents[3] / "exported"
+
+
+def test_prints_the_ratio_per_bundle_and_batch(medpix_root: Path, capsys) -> None:
+    checked = sorted(
+        p.parent.name for p in EXPORTED.glob("*/manifest.json") if Manifest.load(p.parent).domain
+    )
+    argv = ["--exported", str(EXPORTED), "--datasets-root", str(medpix_root.parent)]
+    assert main([*argv, "--batch", "1", "2", "--cases", "4", "--rounds", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["bundle"], r["batch"]) for r in rows] == [(b, n) for b in checked for n in (1, 2)]
+    for row in rows:
+        assert row["items"] == 4 and row["graph_ms_per_item"] > row["domain_ms_per_item"] > 0
+        ratio = row["domain_ms_per_item"] / row["graph_ms_per_item"]
+        assert row["domain_over_graph"] == pytest.approx(ratio, rel=1e-2, abs=1e-4)

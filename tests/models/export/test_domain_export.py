@@ -1,0 +1,61 @@
+"""The domain check fitted by the real `fusionserve export` (the tiny MedPix model on the full
+train and dev splits): the bundle lists `domain.npz` with its sha256, the graph has the four
+domain outputs, the manifest states how it was fitted and what it measured, verify recomputes
+the sample's scores, and a changed domain file or recorded score fails verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, DomainModel
+from app.contract.manifest import MODEL_FILE, Manifest, sha256_file
+from app.verify_cli import verify_bundle
+
+
+def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
+    manifest = Manifest.load(tiny_bundle)
+    spec = manifest.domain
+    assert spec is not None and spec.file == DOMAIN_FILE
+    assert manifest.files[DOMAIN_FILE] == sha256_file(tiny_bundle / DOMAIN_FILE)
+    session = ort.InferenceSession(str(tiny_bundle / MODEL_FILE))
+    widths = {o.name: o.shape[-1] for o in session.get_outputs() if o.name in DOMAIN_OUTPUTS}
+    assert widths == spec.outputs and list(widths) == list(DOMAIN_OUTPUTS)
+    model = DomainModel.load(tiny_bundle / DOMAIN_FILE)
+    assert model.widths() == spec.outputs and (model.method, model.version) == (spec.method, 1)
+    assert spec.fitted_on["train"] == {"split": "train", "samples": 1653}
+    own = spec.metrics["own_dev"]
+    assert own["samples"] == 197 and own["either"] <= spec.false_flag_rate
+    assert set(spec.metrics["synthetic_images"]["by_kind"]) == {
+        "blank",
+        "black",
+        "noise",
+        "text_screenshot",
+    }
+    assert set(spec.self_test) == {"fp32", "int8"} if manifest.int8 else {"fp32"}
+    assert all(np.isfinite(v) for scores in spec.self_test.values() for v in scores.values())
+    report = verify_bundle(tiny_bundle)
+    assert report.ok, report.problems
+    assert any("domain scores" in line for line in report.passed)
+
+
+def test_verify_fails_on_a_changed_domain_file_or_score(tiny_bundle: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_bundle, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["domain"]["self_test"]["fp32"]["image"] += 0.5
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    problems = verify_bundle(edited).problems
+    assert any("domain score (image)" in p for p in problems), problems
+
+    corrupted = tmp_path / "corrupted"
+    shutil.copytree(tiny_bundle, corrupted)
+    data = bytearray((corrupted / DOMAIN_FILE).read_bytes())
+    data[-100] ^= 0xFF
+    (corrupted / DOMAIN_FILE).write_bytes(bytes(data))
+    problems = verify_bundle(corrupted).problems
+    assert any(p.startswith(f"{DOMAIN_FILE}: sha256") for p in problems), problems
