@@ -1,6 +1,7 @@
 """Recovering a checkpoint from a bundle's graph: a ResNet student (batch norms folded into its
 Convs by the exporter, Linear weights transposed) comes back with the graph's probabilities and
-its own logits; a bundle whose graph and manifest disagree is refused."""
+its own logits; so does a seed ensemble with the image vote; a bundle whose graph and manifest
+disagree is refused."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from app.contract.text import TextEncoder
+from models.checkpoint import load_checkpoint, load_servable, save_checkpoint
 from models.config import ModelConfig
+from models.ensemble import SeedEnsemble
 from models.export.bundle import ExportOptions, export_bundle
 from models.export.recover import RecoveryError, recover
 from models.multitask import MultiTaskModel
@@ -94,3 +97,30 @@ def test_a_graph_that_disagrees_with_its_manifest_is_refused(
     with pytest.raises(RecoveryError, match="differs from the graph"):
         recover(bundle, tmp_path / "never.pt")
     assert not (tmp_path / "never.pt").exists()
+
+
+def test_a_seed_ensemble_with_the_image_vote_comes_back(
+    tmp_path: Path, medpix_tokenizer: Tokenizer, medpix_root: Path
+) -> None:
+    """The wound student's layout: members under `members.<i>.`, each answering with its fused
+    and its empty-text opinion; the empty-text features the exporter folded into constants are
+    computed again from the recovered text branches, and the graph's answers come back."""
+    torch.manual_seed(5)
+    cfg = _resnet_student(medpix_tokenizer.get_vocab_size()).cfg
+    ensemble = SeedEnsemble(cfg, 2, image_vote=True).eval()
+    with torch.no_grad():
+        for parameter in ensemble.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    encoded = TextEncoder(medpix_tokenizer, MAX_LENGTH).encode([""])
+    ensemble.set_empty_text(encoded.input_ids[0][: int(encoded.attention_mask[0].sum())].tolist())
+    extra = checkpoint_extra(medpix_tokenizer, medpix_root)
+    extra["training_config"]["ensemble"] = {"seeds": [1, 2], "image_vote": True}
+    save_checkpoint(tmp_path / "best.pt", ensemble, cfg, extra)
+    bundle = tmp_path / "ensemble"
+    export_bundle(tmp_path / "best.pt", bundle, ExportOptions(threads=1, dev_limit=32))
+    assert recover(bundle, tmp_path / "recovered.pt") <= 1e-5
+    recovered, _cfg, _meta = load_servable(tmp_path / "recovered.pt")
+    assert isinstance(recovered, SeedEnsemble) and recovered.image_vote and recovered.size == 2
+    torch.testing.assert_close(
+        recovered.empty_text_proj, ensemble.empty_text_proj, atol=1e-5, rtol=0
+    )
