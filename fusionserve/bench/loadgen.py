@@ -4,22 +4,25 @@ Each client sends its next request as soon as its previous one is answered (clos
 the offered load never exceeds what `concurrency` callers could produce and the run always ends
 after exactly `requests` requests — comparable across servers and runs. Latency is measured in
 the client, around the whole HTTP exchange, and only for 200 answers; anything else is counted
-by status, never hidden.
+by status, never hidden. Each client owns one keep-alive connection of `fusionserve.bench.wire`
+(pre-built request bytes), so the generator's own CPU and queueing stay out of the numbers.
+The open-loop (Poisson) generator is `fusionserve.bench.open_loop`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import httpx
 import numpy as np
 
 from fusionserve.bench.server_metrics import mean_batch
+from fusionserve.bench.wire import Answer, Connection, Target, request_bytes
 
 TRANSPORT_ERROR = 0  # status recorded when no HTTP answer came back
 PHASES = ("queue", "preprocess", "inference", "total")
@@ -80,65 +83,76 @@ class LoadResult:
 
 
 @dataclass
-class _Tally:
+class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     failures: Counter[int] = field(default_factory=Counter)
     phase_sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     phase_count: int = 0
 
-    def add_phases(self, response: httpx.Response) -> None:
+    def add(self, answer: Answer, elapsed_ms: float) -> None:
+        if answer.status != 200:
+            self.failures[answer.status] += 1
+            return
+        self.latencies_ms.append(elapsed_ms)
         try:
-            timing = response.json().get("timing_ms")
-        except ValueError:
+            timing = json.loads(answer.body).get("timing_ms")
+        except (ValueError, AttributeError):
             return
         if isinstance(timing, dict) and all(k in timing for k in PHASES):
             for key in PHASES:
                 self.phase_sums[key] += float(timing[key])
             self.phase_count += 1
 
+    def phases(self) -> dict[str, float]:
+        if not self.phase_count:
+            return {}
+        return {k: self.phase_sums[k] / self.phase_count for k in PHASES}
+
+
+def wire_requests(target: Target, bodies: Sequence[Body]) -> list[bytes]:
+    if not bodies:
+        return [request_bytes(target, None)]
+    return [request_bytes(target, body, content_type) for body, content_type in bodies]
+
+
+async def exchange(
+    connection: Connection, request: bytes, timeout_s: float, tally: Tally | None, start: float
+) -> None:
+    """One request; latency from `start` (its send time, or its scheduled arrival)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            answer = await connection.exchange(request)
+    except (OSError, EOFError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+        if tally is not None:
+            tally.failures[TRANSPORT_ERROR] += 1
+        return
+    if tally is not None:
+        tally.add(answer, (time.perf_counter() - start) * 1000.0)
+
 
 async def _client_loop(
-    client: httpx.AsyncClient,
-    url: str,
-    bodies: Sequence[Body],
+    connection: Connection,
+    requests: Sequence[bytes],
     counter: itertools.count[int],
     total: int,
-    tally: _Tally | None,
+    tally: Tally | None,
+    timeout_s: float,
 ) -> None:
     while (index := next(counter)) < total:
-        start = time.perf_counter()
-        try:
-            if bodies:
-                body, content_type = bodies[index % len(bodies)]
-                headers = {"content-type": content_type}
-                response = await client.post(url, content=body, headers=headers)
-            else:
-                response = await client.get(url)
-        except httpx.TransportError:
-            if tally is not None:
-                tally.failures[TRANSPORT_ERROR] += 1
-            continue
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if tally is None:
-            continue
-        if response.status_code == 200:
-            tally.latencies_ms.append(elapsed_ms)
-            tally.add_phases(response)
-        else:
-            tally.failures[response.status_code] += 1
+        request = requests[index % len(requests)]
+        await exchange(connection, request, timeout_s, tally, time.perf_counter())
 
 
 async def _drive(
-    client: httpx.AsyncClient,
-    url: str,
-    bodies: Sequence[Body],
-    concurrency: int,
+    connections: Sequence[Connection],
+    requests: Sequence[bytes],
     total: int,
-    tally: _Tally | None,
+    tally: Tally | None,
+    timeout_s: float,
 ) -> None:
     counter = itertools.count()
     await asyncio.gather(
-        *(_client_loop(client, url, bodies, counter, total, tally) for _ in range(concurrency))
+        *(_client_loop(c, requests, counter, total, tally, timeout_s) for c in connections)
     )
 
 
@@ -160,34 +174,49 @@ async def run_load(
     CPU seconds so far) and `server_batches` (its (items, graph runs) so far) are read around
     the measured requests only.
     """
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as client:
-        await _drive(client, url, bodies, concurrency, warmup, None)
-        tally = _Tally()
-        server_before = server_cpu() if server_cpu else None
-        batches_before = server_batches() if server_batches else None
-        client_before = time.process_time()
-        start = time.perf_counter()
-        await _drive(client, url, bodies, concurrency, requests, tally)
-        wall_s = time.perf_counter() - start
-        client_cpu_s = time.process_time() - client_before
-        server_after = server_cpu() if server_cpu else None
-        batches_after = server_batches() if server_batches else None
-    phases = {}
-    if tally.phase_count:
-        phases = {k: tally.phase_sums[k] / tally.phase_count for k in PHASES}
+    target = Target.parse(url)
+    wire = wire_requests(target, bodies)
+    connections = [Connection(target) for _ in range(concurrency)]
+    try:
+        await _drive(connections, wire, warmup, None, timeout_s)
+        tally = Tally()
+        probe = Probe(server_cpu, server_batches)
+        await _drive(connections, wire, requests, tally, timeout_s)
+        wall_s, client_cpu_s, server_cpu_s, batch = probe.end()
+    finally:
+        for connection in connections:
+            connection.close()
     return LoadResult(
         concurrency=concurrency,
         requests=requests,
         wall_s=wall_s,
         latencies_ms=tuple(tally.latencies_ms),
         failures=dict(tally.failures),
-        server_phases_ms=phases,
+        server_phases_ms=tally.phases(),
         client_cpu_s=client_cpu_s,
-        server_cpu_s=(
-            server_after - server_before
-            if server_after is not None and server_before is not None
-            else None
-        ),
-        mean_batch=mean_batch(batches_before, batches_after),
+        server_cpu_s=server_cpu_s,
+        mean_batch=batch,
     )
+
+
+class Probe:
+    """Wall time, this process's CPU, the server's CPU and its batches around a measurement."""
+
+    def __init__(
+        self,
+        server_cpu: Callable[[], float | None] | None,
+        server_batches: Callable[[], tuple[float, float] | None] | None,
+    ) -> None:
+        self._server_cpu, self._server_batches = server_cpu, server_batches
+        self._cpu = server_cpu() if server_cpu else None
+        self._batches = server_batches() if server_batches else None
+        self._client = time.process_time()
+        self._start = time.perf_counter()
+
+    def end(self) -> tuple[float, float, float | None, float | None]:
+        wall_s = time.perf_counter() - self._start
+        client_s = time.process_time() - self._client
+        cpu_after = self._server_cpu() if self._server_cpu else None
+        batches_after = self._server_batches() if self._server_batches else None
+        server_s = None if cpu_after is None or self._cpu is None else cpu_after - self._cpu
+        return wall_s, client_s, server_s, mean_batch(self._batches, batches_after)
