@@ -81,6 +81,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "in one run)",
     )
     parser.add_argument(
+        "--server-rev",
+        metavar="REV",
+        help="also serve the student fp32 with the server code at this git revision (today's "
+        "server beside the new one: same bundle, same run)",
+    )
+    parser.add_argument(
+        "--open-loop-fraction",
+        type=float,
+        default=0.7,
+        help="open-loop (Poisson) rate as a fraction of each server's best closed-loop rate",
+    )
+    parser.add_argument(
+        "--stages",
+        type=Path,
+        metavar="DIR",
+        help="one more profiled pass at the top concurrency per server (after the measured "
+        "ones): flame graph SVG, raw stacks, and the per-stage CPU table in the report",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("bench/RESULTS.md"), help="Markdown report path"
     )
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON")
@@ -108,17 +127,23 @@ def command_line(args: argparse.Namespace) -> str:
         "--warmup", str(args.warmup), "--samples", str(args.samples),
         "--single-items", str(args.single_items), "--cold-starts", str(args.cold_starts),
         "--datasets-root", str(args.datasets_root), "--out", str(args.out),
+        "--open-loop-fraction", str(args.open_loop_fraction),
     ]  # fmt: skip
     for flag, value in (
         ("--teacher", args.teacher),
         ("--checkpoint", args.checkpoint),
         ("--baseline-rev", args.baseline_rev),
+        ("--server-rev", args.server_rev),
     ):
         if value is not None:
             argv += [flag, str(value)]
     for key, value in args.server_env:
         argv += ["--server-env", f"{key}={value}"]
-    for flag, path in (("--json", args.json), ("--profile", args.profile)):
+    for flag, path in (
+        ("--json", args.json),
+        ("--profile", args.profile),
+        ("--stages", args.stages),
+    ):
         if path is not None:
             argv += [flag, str(path)]
     return shlex.join(argv)
@@ -127,6 +152,7 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from fusionserve.bench.baseline import extract_bundle
     from fusionserve.bench.report import write_report
+    from fusionserve.bench.server_rev import extract_server
     from fusionserve.bench.suite import REPO_ROOT, BenchConfig, run_bench
 
     teacher = args.teacher or args.student.replace("-student", "-teacher")
@@ -145,8 +171,13 @@ def run(args: argparse.Namespace) -> int:
         cold_starts=max(1, args.cold_starts),
         server_env=dict(args.server_env),
         profile_dir=args.profile,
+        open_loop_fraction=args.open_loop_fraction,
+        stages_dir=args.stages,
     )
     with tempfile.TemporaryDirectory(prefix="fusionserve-baseline-") as scratch:
+        if args.server_rev:
+            code = extract_server(REPO_ROOT, args.server_rev, Path(scratch) / "server")
+            config = replace(config, server_rev=args.server_rev, server_rev_dir=code)
         if args.baseline_rev:
             relative = (args.bundle_dir / args.student).resolve().relative_to(REPO_ROOT)
             folder = extract_bundle(

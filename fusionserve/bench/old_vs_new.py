@@ -18,30 +18,10 @@ def _high(results: BenchResults) -> int:
 
 
 def baseline_targets(results: BenchResults) -> list[Target]:
-    """Served CPU vs ceiling, p99 vs p50, int8 vs fp32 graph, bundle size; with a baseline,
-    the student ceiling against the old bundle's."""
-    high = _high(results)
+    """int8 vs fp32 graph, bundle size; with a baseline, the student ceiling against the old
+    bundle's. (Served CPU and tails are issue 26's targets: `server_compare`.)"""
     new = results.variants[0]
-    served = new.served.level(high)
-    cpu_ratio = None
-    if served.server_cpu_ms_per_request is not None:
-        cpu_ratio = _ratio(served.server_cpu_ms_per_request, new.ceiling.cpu_ms_per_item)
-    tail = _ratio(served.p99, served.p50)
-    out = [
-        Target(
-            f"served CPU ms per request c={high} vs ceiling CPU ms per item",
-            "≤ 1.15×",
-            f"{fmt(cpu_ratio)}× ({fmt(served.server_cpu_ms_per_request)} vs "
-            f"{fmt(new.ceiling.cpu_ms_per_item)} ms)",
-            None if cpu_ratio is None else cpu_ratio <= 1.15,
-        ),
-        Target(
-            f"p99 vs p50 c={high}",
-            "≤ 3×",
-            f"{fmt(tail)}× ({fmt(served.p99, 1)} vs {fmt(served.p50, 1)} ms)",
-            None if tail is None else tail <= 3.0,
-        ),
-    ]
+    out: list[Target] = []
     if (int8 := results.variant("student int8")) is not None:
         graph = _ratio(int8.ceiling.inference_items_per_s, new.ceiling.inference_items_per_s)
         out.append(

@@ -55,7 +55,7 @@ def recording(pid: int, raw_path: Path, gil: bool = False) -> Iterator[None]:
             proc.wait()
 
 
-def _short(frame: str) -> str:
+def short_frame(frame: str) -> str:
     """'fn (/long/path/app/x.py:12)' → 'fn (app/x.py)' — stable across lines and machines."""
     match = _FRAME_LOCATION.search(frame)
     if not match:
@@ -77,7 +77,7 @@ def summarize(raw_path: Path, top: int = 25) -> str:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        thread, calls = frames[0], [_short(f) for f in frames[1:]]
+        thread, calls = frames[0], [short_frame(f) for f in frames[1:]]
         total += count
         threads[re.sub(r"\s*\(0x[0-9a-f]+\)", "", thread)] += count
         if calls:

@@ -20,6 +20,12 @@ from typing import Any
 from app.contract.manifest import Manifest
 from fusionserve.bench.loadgen import LoadResult
 from fusionserve.bench.old_vs_new import baseline_section, baseline_targets
+from fusionserve.bench.server_compare import (
+    latency_section,
+    server_section,
+    server_targets,
+    stages_section,
+)
 from fusionserve.bench.suite import REPO_ROOT, BenchResults, ServedRun, Variant, median
 from fusionserve.bench.target import Target, fmt
 
@@ -294,7 +300,8 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
         f"- Server settings: {shown}",
         f"- Bundles: {_bundles(results)}",
-        "- Honesty note: the load generator (async httpx, this process), the server process "
+        "- Honesty note: the load generator (keep-alive raw HTTP/1.1 connections, this "
+        "process, `fusionserve.bench.wire`), the server process "
         "and its threads all share the same cores on loopback, and other work on this shared "
         "machine may run at the same time (load averages per run below). CPU milliseconds per "
         "request (server process; load generator) show how the cores were split and are far "
@@ -305,10 +312,11 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         "| target | goal | measured | holds |",
         "|---|---|---|---|",
     ]
-    for t in [*targets(results), *baseline_targets(results)]:
+    for t in [*server_targets(results), *targets(results), *baseline_targets(results)]:
         verdict = "not measured" if t.holds is None else ("yes" if t.holds else "**no**")
         lines.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
-    lines += ["", *baseline_section(results), *_cpu_section(results, r)]
+    lines += ["", *server_section(results), *latency_section(results), *stages_section(results)]
+    lines += [*baseline_section(results), *_cpu_section(results, r)]
     lines += [
         "",
         "## Load generator runs (HTTP on loopback)",
@@ -381,12 +389,13 @@ def results_json(results: BenchResults, command: str, machine: dict[str, Any]) -
                 "server_cpu_ms_per_request": level.server_cpu_ms_per_request,
                 "client_cpu_ms_per_request": level.client_cpu_ms_per_request,
             }
-            for level in run.levels
+            for level in [*run.levels, *([run.open_loop] if run.open_loop else [])]
         }
         for run in runs
     }
     raw["ratios"] = ratios(results)
-    raw["targets"] = [asdict(t) for t in [*targets(results), *baseline_targets(results)]]
+    every = [*server_targets(results), *targets(results), *baseline_targets(results)]
+    raw["targets"] = [asdict(t) for t in every]
     raw["command"] = command
     raw["machine"] = machine
     return raw

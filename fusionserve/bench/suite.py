@@ -22,13 +22,18 @@ from app.contract.manifest import INT8_MODEL_FILE, Manifest
 from app.settings import Settings
 from fusionserve.bench.ceiling import CeilingResult, measure_ceiling
 from fusionserve.bench.coldstart import ServerProcess, free_port, running_server, start_server
+from fusionserve.bench.flamegraph import render
 from fusionserve.bench.loadgen import LoadResult, run_load
+from fusionserve.bench.open_loop import run_open_loop
 from fusionserve.bench.profile import recording, summarize
 from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
 from fusionserve.bench.server_metrics import batch_totals
+from fusionserve.bench.server_rev import server_env
+from fusionserve.bench.stages import StageRow, stage_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_LABEL = "old student fp32"  # the student bundle from git history (--baseline-rev)
+OLD_SERVER_LABEL = "old server fp32"  # the student, served by the code at --server-rev
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class BenchConfig:
     profile_dir: Path | None = None  # py-spy profiles of each server at the top concurrency
     baseline_dir: Path | None = None  # the student bundle as committed at baseline_rev
     baseline_rev: str | None = None
+    server_rev: str | None = None  # serve the student with the server code at this revision too
+    server_rev_dir: Path | None = None  # where that code was extracted
+    open_loop_fraction: float = 0.7  # open-loop (Poisson) rate, as a fraction of the best rate
+    stages_dir: Path | None = None  # profiled extra pass: flame graphs + per-stage tables
 
 
 @dataclass
@@ -59,6 +68,12 @@ class ServedRun:
     peak_rss_mb: float | None
     loadavg: tuple[float, float, float]
     http_floor: LoadResult | None = None  # GET /health/live at c=1: the bare HTTP round trip
+    open_loop: LoadResult | None = None  # Poisson arrivals at open_loop_fraction × best rate
+    stages: list[StageRow] | None = None  # per-stage CPU at the top concurrency (profiled pass)
+
+    @property
+    def best_rate(self) -> float:
+        return max(level.throughput for level in self.levels)
 
     def level(self, concurrency: int) -> LoadResult:
         return next(r for r in self.levels if r.concurrency == concurrency)
@@ -186,17 +201,75 @@ def _served_run(
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
     floor_path: str | None = "/health/live",
+    cwd: Path | None = None,
 ) -> ServedRun:
     loadavg = os.getloadavg()
     base_url = f"http://127.0.0.1:{port}"
-    with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
+    with running_server(cmd, base_url, env, cwd=cwd or REPO_ROOT) as server:
         levels = _drive_levels(label, server, base_url, bundle, bodies, config)
-        floor = None
+        run = ServedRun(label, bundle, precision, levels, server.ready_s, None, loadavg)
         if floor_path is not None:
             floor_requests = max(config.requests.values())
-            floor = asyncio.run(run_load(base_url + floor_path, [], 1, floor_requests, 20))
-        rss = server.peak_rss_mb()
-        return ServedRun(label, bundle, precision, levels, server.ready_s, rss, loadavg, floor)
+            run.http_floor = asyncio.run(run_load(base_url + floor_path, [], 1, floor_requests, 20))
+            run.open_loop = _open_loop(server, base_url, bundle, bodies, config, run.best_rate)
+            if config.stages_dir is not None and label in STAGE_LABELS:
+                run.stages = _stage_pass(label, server, base_url, bundle, bodies, config)
+        run.peak_rss_mb = server.peak_rss_mb()
+        return run
+
+
+STAGE_LABELS = ("student fp32", OLD_SERVER_LABEL)
+
+
+def _open_loop(
+    server: ServerProcess,
+    base_url: str,
+    bundle: str,
+    bodies: list[tuple[bytes, str]],
+    config: BenchConfig,
+    best_rate: float,
+) -> LoadResult:
+    """Poisson arrivals at open_loop_fraction of this server's best closed-loop rate."""
+    return asyncio.run(
+        run_open_loop(
+            f"{base_url}/predict?model={bundle}",
+            bodies,
+            config.open_loop_fraction * best_rate,
+            max(config.requests.values()),
+            server_cpu=lambda: cpu_seconds(server.pid),
+            server_batches=lambda: batch_totals(base_url, bundle),
+        )
+    )
+
+
+def _stage_pass(
+    label: str,
+    server: ServerProcess,
+    base_url: str,
+    bundle: str,
+    bodies: list[tuple[bytes, str]],
+    config: BenchConfig,
+) -> list[StageRow] | None:
+    """One more pass at the top concurrency under py-spy (after the measured ones, which it
+    would perturb): the flame graph and where each request's CPU went."""
+    assert config.stages_dir is not None
+    top = max(config.requests)
+    slug = f"{label.replace(' ', '-')}-c{top}"
+    raw = config.stages_dir / f"{slug}.raw"
+    with recording(server.pid, raw):
+        load = asyncio.run(
+            run_load(
+                f"{base_url}/predict?model={bundle}",
+                bodies,
+                top,
+                config.requests[top],
+                server_cpu=lambda: cpu_seconds(server.pid),
+            )
+        )
+    if not raw.is_file():
+        return None  # py-spy missing or not permitted
+    render(raw, config.stages_dir / f"{slug}.svg", f"{label}, c={top}, {load.requests} requests")
+    return stage_table(raw, load.server_cpu_ms_per_request)
 
 
 def _variant(
@@ -217,6 +290,39 @@ def _variant(
     served = _served_run(label, bundle, precision, cmd, port, env, bodies, config)
     size = bundle_mb(bundle_dir / bundle)
     return Variant(label, bundle, precision, ceiling, served, bundle_dir, size)
+
+
+def _old_server(student: Variant, bodies: list[tuple[bytes, str]], config: BenchConfig) -> Variant:
+    """The student fp32 bundle served by the code at server_rev; the in-process pipeline is
+    the same bundle's, so the ceiling is the one measured for the new server."""
+    assert config.server_rev_dir is not None
+    env = {
+        **config.server_env,
+        "FUSIONSERVE_PRECISION": "fp32",
+        **server_env(config.server_rev_dir),
+    }
+    port = free_port()
+    cmd = serve_command(config.bundle_dir.resolve(), config.student, "fp32", port)
+    served = _served_run(
+        OLD_SERVER_LABEL,
+        config.student,
+        "fp32",
+        cmd,
+        port,
+        env,
+        bodies,
+        config,
+        cwd=config.server_rev_dir,
+    )
+    return Variant(
+        OLD_SERVER_LABEL,
+        config.student,
+        "fp32",
+        student.ceiling,
+        served,
+        student.bundle_dir,
+        student.bundle_mb,
+    )
 
 
 def _cold_starts(config: BenchConfig, first_s: float) -> list[float]:
@@ -258,6 +364,9 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
     for label, bundle, precision, bundle_dir in plan:
         say(f"{label}: ceiling, then served")
         variants.append(_variant(label, bundle, precision, bundle_dir, samples, bodies, config))
+        if label == "student fp32" and config.server_rev_dir is not None:
+            say(f"{OLD_SERVER_LABEL}: the server code at {config.server_rev}, same bundle")
+            variants.append(_old_server(variants[0], bodies, config))
 
     naive = None
     if config.checkpoint is not None:

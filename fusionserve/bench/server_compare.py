@@ -1,0 +1,179 @@
+"""Today's server code (`--server-rev`) beside the new one on the same bundle, from one run:
+issue 26's targets, the latency table at each closed-loop level and open loop, and where each
+request's CPU went (the profiled pass).
+
+Every target is a ratio of numbers measured in the same run, so a shared machine's load moves
+both sides together; the served CPU is divided by the in-process pipeline's CPU per item for
+the same bundle, measured minutes apart.
+"""
+
+from __future__ import annotations
+
+from fusionserve.bench.loadgen import LoadResult
+from fusionserve.bench.suite import OLD_SERVER_LABEL, BenchResults, ServedRun, Variant
+from fusionserve.bench.target import Target, fmt
+
+CPU_RATIO_GOAL = 1.2
+TAIL_GOAL = 2.0
+OPEN_LOOP_GOAL = 3.0
+SPEEDUP_GOAL = 1.3
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _cpu_ratio(variant: Variant, high: int) -> float | None:
+    served = variant.served.level(high).server_cpu_ms_per_request
+    return _ratio(served, variant.ceiling.cpu_ms_per_item)
+
+
+def _open_tail(run: ServedRun) -> float | None:
+    low = min(level.concurrency for level in run.levels)
+    return None if run.open_loop is None else _ratio(run.open_loop.p99, run.level(low).p50)
+
+
+def server_targets(results: BenchResults) -> list[Target]:
+    """Issue 26's four targets for the new server (student fp32)."""
+    high = max(results.config.requests)
+    new = results.variants[0]
+    old = results.variant(OLD_SERVER_LABEL)
+    top = new.served.level(high)
+    cpu, tail, open_tail = _cpu_ratio(new, high), _ratio(top.p99, top.p50), _open_tail(new.served)
+    out = [
+        Target(
+            f"served CPU per request ÷ in-process pipeline CPU per item, c={high}",
+            f"≤ {CPU_RATIO_GOAL}×",
+            f"{fmt(cpu)}× ({fmt(top.server_cpu_ms_per_request)} vs "
+            f"{fmt(new.ceiling.cpu_ms_per_item)} ms)",
+            None if cpu is None else cpu <= CPU_RATIO_GOAL,
+        ),
+        Target(
+            f"p99 ÷ p50 at c={high}, closed loop",
+            f"≤ {TAIL_GOAL:g}×",
+            f"{fmt(tail)}× ({fmt(top.p99, 1)} vs {fmt(top.p50, 1)} ms)",
+            None if tail is None else tail <= TAIL_GOAL,
+        ),
+        Target(
+            f"p99 at {results.config.open_loop_fraction:.0%} of max rate, open loop, ÷ c=1 p50",
+            f"≤ {OPEN_LOOP_GOAL:g}×",
+            f"{fmt(open_tail)}×",
+            None if open_tail is None else open_tail <= OPEN_LOOP_GOAL,
+        ),
+    ]
+    if old is not None:
+        speedup = _ratio(top.throughput, old.served.level(high).throughput)
+        out.append(
+            Target(
+                f"throughput c={high} vs the server at {results.config.server_rev}",
+                f"≥ {SPEEDUP_GOAL}×",
+                f"{fmt(speedup)}×",
+                None if speedup is None else speedup >= SPEEDUP_GOAL,
+            )
+        )
+    return out
+
+
+def _latency_cells(load: LoadResult) -> str:
+    return f"{load.throughput:.1f} | {load.p50:.1f} | {load.p95:.1f} | {load.p99:.1f}"
+
+
+def latency_section(results: BenchResults) -> list[str]:
+    """p50/p95/p99 per closed-loop level and open loop, for the served student variants."""
+    lines = [
+        "## Latency: closed loop at each concurrency, and open loop (Poisson)",
+        "",
+        f"Open loop: Poisson arrivals at {results.config.open_loop_fraction:.0%} of that "
+        "server's best closed-loop rate, latency from each request's scheduled arrival.",
+        "",
+        "| server | load | req/s | p50 ms | p95 ms | p99 ms | p99 ÷ p50 | server CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in results.variants:
+        if variant.label not in ("student fp32", "student int8", OLD_SERVER_LABEL):
+            continue
+        run = variant.served
+        loads = [(f"closed c={lv.concurrency}", lv) for lv in run.levels]
+        if run.open_loop is not None:
+            rate = run.open_loop.requests / run.open_loop.wall_s if run.open_loop.wall_s else 0
+            loads.append((f"open {rate:.0f}/s offered", run.open_loop))
+        for name, load in loads:
+            lines.append(
+                f"| {variant.label} | {name} | {_latency_cells(load)} | "
+                f"{fmt(_ratio(load.p99, load.p50))} | {fmt(load.server_cpu_ms_per_request)} |"
+            )
+    return [*lines, ""]
+
+
+def server_section(results: BenchResults) -> list[str]:
+    """Old and new server side by side (empty without --server-rev)."""
+    old = results.variant(OLD_SERVER_LABEL)
+    if old is None:
+        return []
+    new = results.variants[0]
+    high = max(results.config.requests)
+    rows: list[tuple[str, float | None, float | None]] = [
+        (f"req/s c={high}", old.served.level(high).throughput, new.served.level(high).throughput),
+        (
+            f"server CPU ms/request c={high}",
+            old.served.level(high).server_cpu_ms_per_request,
+            new.served.level(high).server_cpu_ms_per_request,
+        ),
+        (
+            "÷ in-process pipeline CPU ms/item",
+            _cpu_ratio(old, high),
+            _cpu_ratio(new, high),
+        ),
+    ]
+    for level in sorted(results.config.requests):
+        o, n = old.served.level(level), new.served.level(level)
+        rows += [(f"p50 ms c={level}", o.p50, n.p50), (f"p99 ms c={level}", o.p99, n.p99)]
+    o_top, n_top = old.served.level(high), new.served.level(high)
+    rows.append((f"p99 ÷ p50 c={high}", _ratio(o_top.p99, o_top.p50), _ratio(n_top.p99, n_top.p50)))
+    if old.served.open_loop is not None and new.served.open_loop is not None:
+        rows += [
+            ("open loop p50 ms", old.served.open_loop.p50, new.served.open_loop.p50),
+            ("open loop p99 ms", old.served.open_loop.p99, new.served.open_loop.p99),
+            ("open loop p99 ÷ c=1 p50", _open_tail(old.served), _open_tail(new.served)),
+        ]
+    lines = [
+        f"## Server: `{results.config.server_rev}` (today's) vs this commit, same bundle and run",
+        "",
+        f"Both serve `{new.bundle}` fp32 from the same folder; the in-process pipeline CPU per "
+        f"item is {fmt(new.ceiling.cpu_ms_per_item)} ms (measured once, this run).",
+        "",
+        f"| measure | server at {results.config.server_rev} | this server | new / old |",
+        "|---|---|---|---|",
+    ]
+    for name, before, after in rows:
+        lines.append(f"| {name} | {fmt(before)} | {fmt(after)} | {fmt(_ratio(after, before))}× |")
+    return [*lines, ""]
+
+
+def stages_section(results: BenchResults) -> list[str]:
+    """Where each request's CPU went at the top concurrency (profiled pass), old and new."""
+    runs = [v.served for v in results.variants if v.served.stages]
+    if not runs:
+        return []
+    high = max(results.config.requests)
+    names = list(dict.fromkeys(row.stage for run in runs for row in run.stages or []))
+    header = " | ".join(f"{run.label} % | {run.label} CPU ms/req" for run in runs)
+    lines = [
+        f"## Per-stage CPU per request (c={high}, py-spy, one more pass after the measured ones)",
+        "",
+        "Share of the sampled thread-time; CPU ms per request is each working stage's share of "
+        "the working samples times the process CPU per request of that pass. Flame graphs: "
+        f"`{results.config.stages_dir}/*.svg`.",
+        "",
+        f"| stage | {header} |",
+        "|---|" + "---|---|" * len(runs),
+    ]
+    for name in names:
+        cells = []
+        for run in runs:
+            row = next((r for r in run.stages or [] if r.stage == name), None)
+            cells.append(
+                "— | —" if row is None else f"{100 * row.share:.1f} | {fmt(row.cpu_ms_per_request)}"
+            )
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return [*lines, ""]
