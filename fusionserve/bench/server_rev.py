@@ -8,28 +8,16 @@ server's code, not in the machine, the bundle, the load or the minute they were 
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
 from pathlib import Path
 
-from fusionserve.bench.baseline import BaselineError
+from fusionserve.bench.baseline import BaselineError, git_archive
 
 CODE_PATHS = ("app", "fusionserve")
 
 
 def extract_server(repo: Path, rev: str, dest: Path) -> Path:
     """Write the server's packages as of `rev` under `dest`; return the folder to run from."""
-    done = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", rev, "--", *CODE_PATHS],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip()
-        raise BaselineError(f"git archive {rev} {' '.join(CODE_PATHS)}: {message}")
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(dest, filter="data")
+    git_archive(repo, rev, CODE_PATHS, dest)
     if not (dest / "app" / "main.py").is_file():
         raise BaselineError(f"{rev} has no app/main.py")
     return dest
