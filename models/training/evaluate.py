@@ -10,20 +10,19 @@ from torch import nn
 
 from models.training.losses import LOGIT_KEYS
 from models.training.metrics import split_metrics
+from models.training.modes import eval_mode
 from models.training.tensors import SplitTensors
 
 
 @torch.no_grad()
 def predict(model: nn.Module, split: SplitTensors, batch_size: int) -> list[np.ndarray]:
     """Softmax probabilities per task, rows in split order."""
-    was_training = model.training
-    model.eval()
     probs: list[list[np.ndarray]] = [[], []]
-    for batch in split.batches(batch_size):
-        out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
-        for i, key in enumerate(LOGIT_KEYS):
-            probs[i].append(torch.softmax(out[key].float(), dim=-1).numpy())
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in split.batches(batch_size):
+            out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
+            for i, key in enumerate(LOGIT_KEYS):
+                probs[i].append(torch.softmax(out[key].float(), dim=-1).numpy())
     return [np.concatenate(p) for p in probs]
 
 

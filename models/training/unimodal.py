@@ -24,6 +24,7 @@ from models.backbones import text_features, vision_features
 from models.data.images import normalise
 from models.multitask import MultiTaskModel
 from models.training.losses import ClassWeights, ce_loss
+from models.training.modes import eval_mode
 
 
 def hide_text(
@@ -62,12 +63,8 @@ class UnimodalLoss:
 
     def black_image_features(self) -> Tensor:
         """proj_vis of the black image's features, backbone in eval mode (as served)."""
-        vision = self.model.vision
-        was_training = vision.training
-        vision.eval()
-        with torch.no_grad():
+        with eval_mode(self.model.vision) as vision, torch.no_grad():
             raw = vision_features(vision, self.black)
-        vision.train(was_training)
         return self.model.proj_vis(raw)
 
     def __call__(self, out: dict[str, Tensor], labels: tuple[Tensor, Tensor]) -> Tensor:
