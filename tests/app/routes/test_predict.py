@@ -328,3 +328,15 @@ def test_server_healthy_after_bad_inputs(client: TestClient) -> None:
     assert client.get("/health/ready").status_code == 200
     ok = client.post("/predict", json={"image": b64(MEDPIX_IMAGE.read_bytes()), "text": "x"})
     assert ok.status_code == 200
+
+
+def test_the_answer_is_its_documented_model_exactly(client: TestClient) -> None:
+    """/predict writes its JSON without the response model (app.answer): the body must still
+    be what validating it into PredictResponse and dumping without Nones gives, in order."""
+    from app.schemas import PredictResponse
+
+    response = client.post("/predict", **_multipart(MEDPIX_IMAGE.read_bytes(), MEDPIX_TEXT))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    body = response.json()
+    dumped = PredictResponse.model_validate(body).model_dump(mode="json", exclude_none=True)
+    assert dumped == body and list(dumped) == list(body)

@@ -1,0 +1,42 @@
+"""The per-stage table and the flame graph from py-spy raw stacks (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fusionserve.bench.flamegraph import render
+from fusionserve.bench.stages import WAITING, stage_table
+
+RAW = "\n".join(
+    [
+        "thread (1);_worker (/x/concurrent/futures/thread.py:80) 40",
+        "thread (2);run (/x/app/runtime.py:9);run (/v/onnxruntime/capi/"
+        "onnxruntime_inference_collection.py:266) 30",
+        "thread (3);prepare (/x/app/preprocess.py:5);_decode (/x/app/contract/image.py:9);"
+        "load (/v/PIL/ImageFile.py:2) 20",
+        "MainThread;run (/x/app/serve_cli.py:3);emit (/usr/lib/logging/__init__.py:1) 10",
+    ]
+)
+
+
+def test_samples_go_to_the_nearest_known_stage_and_waits_burn_no_cpu(tmp_path: Path) -> None:
+    raw = tmp_path / "p.raw"
+    raw.write_text(RAW + "\n")
+    rows = {r.stage: r for r in stage_table(raw, cpu_ms_per_request=6.0)}
+    assert rows[WAITING].cpu_ms_per_request is None and rows[WAITING].share == 0.4
+    assert rows["graph run (onnxruntime)"].cpu_ms_per_request == pytest.approx(3.0)
+    assert rows["image decode + resize"].cpu_ms_per_request == pytest.approx(2.0)
+    assert rows["request ids, access log, metrics"].cpu_ms_per_request == pytest.approx(1.0)
+    assert sum(r.share for r in rows.values()) == pytest.approx(1.0)
+
+
+def test_flame_graph_is_an_svg_with_every_wide_frame(tmp_path: Path) -> None:
+    raw = tmp_path / "p.raw"
+    raw.write_text(RAW + "\n")
+    svg = tmp_path / "p.svg"
+    render(raw, svg, "test")
+    text = svg.read_text()
+    assert text.startswith("<svg") and text.rstrip().endswith("</svg>")
+    assert "contract/image.py" in text and "100 samples" in text and "{y" not in text
