@@ -84,7 +84,8 @@ def latency_section(results: BenchResults) -> list[str]:
         "## Latency: closed loop at each concurrency, and open loop (Poisson)",
         "",
         f"Open loop: Poisson arrivals at {results.config.open_loop_fraction:.0%} of that "
-        "server's best closed-loop rate, latency from each request's scheduled arrival.",
+        "server's max rate (its closed-loop throughput at the top concurrency), latency from "
+        "each request's scheduled arrival; req/s there is the rate answered.",
         "",
         "| server | load | req/s | p50 ms | p95 ms | p99 ms | p99 ÷ p50 | server CPU ms/req |",
         "|---|---|---|---|---|---|---|---|",
@@ -95,8 +96,7 @@ def latency_section(results: BenchResults) -> list[str]:
         run = variant.served
         loads = [(f"closed c={lv.concurrency}", lv) for lv in run.levels]
         if run.open_loop is not None:
-            rate = run.open_loop.requests / run.open_loop.wall_s if run.open_loop.wall_s else 0
-            loads.append((f"open {rate:.0f}/s offered", run.open_loop))
+            loads.append((f"open {fmt(run.open_loop_rate, 0)}/s offered", run.open_loop))
         for name, load in loads:
             lines.append(
                 f"| {variant.label} | {name} | {_latency_cells(load)} | "

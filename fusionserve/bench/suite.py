@@ -68,12 +68,15 @@ class ServedRun:
     peak_rss_mb: float | None
     loadavg: tuple[float, float, float]
     http_floor: LoadResult | None = None  # GET /health/live at c=1: the bare HTTP round trip
-    open_loop: LoadResult | None = None  # Poisson arrivals at open_loop_fraction × best rate
+    open_loop: LoadResult | None = None  # Poisson arrivals at open_loop_fraction × max rate
+    open_loop_rate: float | None = None  # the offered rate, requests/s
     stages: list[StageRow] | None = None  # per-stage CPU at the top concurrency (profiled pass)
 
     @property
-    def best_rate(self) -> float:
-        return max(level.throughput for level in self.levels)
+    def max_rate(self) -> float:
+        """The rate the server sustains saturated: its throughput at the top concurrency. (The
+        best of all levels would be a burst on a shared machine: 70 % of it can overload.)"""
+        return max(self.levels, key=lambda level: level.concurrency).throughput
 
     def level(self, concurrency: int) -> LoadResult:
         return next(r for r in self.levels if r.concurrency == concurrency)
@@ -211,7 +214,8 @@ def _served_run(
         if floor_path is not None:
             floor_requests = max(config.requests.values())
             run.http_floor = asyncio.run(run_load(base_url + floor_path, [], 1, floor_requests, 20))
-            run.open_loop = _open_loop(server, base_url, bundle, bodies, config, run.best_rate)
+            run.open_loop_rate = config.open_loop_fraction * run.max_rate
+            run.open_loop = _open_loop(server, base_url, bundle, bodies, run.open_loop_rate, config)
             if config.stages_dir is not None and label in STAGE_LABELS:
                 run.stages = _stage_pass(label, server, base_url, bundle, bodies, config)
         run.peak_rss_mb = server.peak_rss_mb()
@@ -226,15 +230,15 @@ def _open_loop(
     base_url: str,
     bundle: str,
     bodies: list[tuple[bytes, str]],
+    rate: float,
     config: BenchConfig,
-    best_rate: float,
 ) -> LoadResult:
-    """Poisson arrivals at open_loop_fraction of this server's best closed-loop rate."""
+    """Poisson arrivals at `rate` requests/s."""
     return asyncio.run(
         run_open_loop(
             f"{base_url}/predict?model={bundle}",
             bodies,
-            config.open_loop_fraction * best_rate,
+            rate,
             max(config.requests.values()),
             server_cpu=lambda: cpu_seconds(server.pid),
             server_batches=lambda: batch_totals(base_url, bundle),
