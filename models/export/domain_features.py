@@ -27,6 +27,9 @@ from torch import Tensor, nn
 IMAGE_STATS = 18
 TEXT_STATS = 4
 _EPS = 0.01  # floor inside the logs: a flat image has contrast 0
+# A grey image has colourfulness exactly 0: a lower floor puts it farther from colour photos
+# (wound student, MedPix slices vs its photos: AUROC 0.979 with 0.01, 1.000 with 0.001)
+_COLOUR_EPS = 0.001
 _DARK, _BRIGHT = 0.05, 0.95
 _RARE = (3, 10)
 
@@ -60,7 +63,7 @@ class ImageStats(nn.Module):
         ]
         scalars = [
             log_contrast,
-            torch.log(_EPS + colour),
+            torch.log(_COLOUR_EPS + colour),
             log_rough,
             log_rough - log_contrast,
             (grey < _DARK).float().mean(dim=(1, 2)),
