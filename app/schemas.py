@@ -203,6 +203,11 @@ class ModelInfo(BaseModel):
         '`source` is "trained" or "imported" (research checkpoint, with its YAML and '
         "whether it was calibrated).",
     )
+    domain: dict[str, Any] | None = Field(
+        default=None,
+        description="The bundle's domain check: method, the graph outputs it reads, how it "
+        "was fitted and the flag rates measured at export; absent when none was fitted.",
+    )
     created_at: str | None = None
     git_commit: str | None = None
     load_s: float | None = None

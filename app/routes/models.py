@@ -50,6 +50,8 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
         info.backbones = manifest.backbones
         info.parameter_count = manifest.parameter_count
         info.metrics, info.provenance = manifest.metrics, manifest.provenance
+        if manifest.domain is not None:
+            info.domain = manifest.domain.model_dump(mode="json", exclude={"self_test"})
         info.created_at, info.git_commit = manifest.created_at, manifest.git_commit
     if served.active is not None:
         bundle, batcher = served.active.bundle, served.active.batcher

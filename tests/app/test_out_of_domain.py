@@ -38,6 +38,9 @@ def test_predict_flags_a_wound_photo_and_not_a_ct_slice() -> None:
         wound = client.post("/predict", json=_item(WOUND_IMAGE, MEDPIX_TEXT)).json()
         blank_text = client.post("/predict", json=_item(MEDPIX_IMAGE, "")).json()
         metrics = client.get("/metrics").text
+        info = client.get(f"/models/{MODEL}").json()
+    assert info["domain"]["method"] == "mahalanobis-ledoit-wolf"
+    assert info["domain"]["metrics"]["own_dev"]["either"] <= info["domain"]["false_flag_rate"]
     assert own["domain"]["image"]["in_domain"] and own["domain"]["text"]["in_domain"]
     assert 0 < own["domain"]["image"]["score"] <= 1
     assert not wound["domain"]["image"]["in_domain"] and wound["domain"]["image"]["score"] > 1
