@@ -1,7 +1,8 @@
 # fusionserve developer targets. Run from the repository root inside the project venv.
 #
 #   make bundles   retrain all four models from configs/ + data (seeded) and re-export the
-#                  bundles under exported/ (teachers first; students distil from them), verify
+#                  bundles under exported/ (students on the labels, from ImageNet image weights
+#                  and the committed text branches), verify
 #   make export    re-export the four bundles from existing checkpoints only, then verify
 #   make verify    fusionserve verify on every bundle (sha256, graph signature, self-test)
 #   make test      the test suite, as CI runs it
@@ -22,7 +23,7 @@ STUDENTS := medpix-student wound-student
 BUNDLES := $(TEACHERS) $(STUDENTS)
 
 .PHONY: bundles checkpoints export verify test lint image \
-	$(BUNDLES:%=train-%) $(BUNDLES:%=export-%) train-medpix-student-base
+	$(BUNDLES:%=train-%) $(BUNDLES:%=export-%)
 
 bundles:
 	$(MAKE) checkpoints
@@ -30,16 +31,9 @@ bundles:
 
 checkpoints: $(BUNDLES:%=train-%)
 
-# A student distils from its task set's teacher checkpoint.
-$(STUDENTS:%=train-%): train-%-student: train-%-teacher
-
-# The MedPix student has two stages: stage 1 (medpix-student-base) is trained, then exported
-# beside its checkpoint; stage 2 starts from that checkpoint and distils that bundle.
-train-medpix-student: train-medpix-student-base
-train-medpix-student-base: train-medpix-teacher
-	$(FUSIONSERVE) train student --config configs/medpix-student-base.yaml --no-progress
-	$(FUSIONSERVE) export --checkpoint $(CHECKPOINTS)/medpix-student-base/best.pt \
-		--out $(CHECKPOINTS)/medpix-student-base/bundle $(EXPORT_FLAGS)
+# The students train on the labels (no distillation: their pretrained image branches beat the
+# teachers'); each starts from the previous student's text branch, committed as
+# configs/pretrained/<student>-text.pt (see configs/previous/README.md).
 
 $(BUNDLES:%=train-%): train-%:
 	$(FUSIONSERVE) train $(lastword $(subst -, ,$*)) --config configs/$*.yaml --no-progress

@@ -123,7 +123,7 @@ def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["medpix-teacher", "medpix-student-base", "medpix-student", "wound-teacher", "wound-student"],
+    ["medpix-teacher", "medpix-student", "wound-teacher", "wound-student"],
 )
 def test_committed_configs_are_valid(name: str) -> None:
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
