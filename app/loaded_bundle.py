@@ -64,8 +64,12 @@ class LoadedBundle:
 
 def add_domain_scores(domain: DomainModel, outputs: list[Outputs]) -> None:
     """Replace each item's domain parts by its per-side scores (one batched computation)."""
-    names = list(domain.widths())
-    values = np.stack([np.concatenate([row.pop(name) for name in names]) for row in outputs])
-    for side, scores in domain.scores_side_by_side(values).items():
+    values = {
+        name: outputs[0].pop(name)[None]  # one item: a view, no copy
+        if len(outputs) == 1
+        else np.stack([row.pop(name) for row in outputs])
+        for name in domain.widths()
+    }
+    for side, scores in domain.scores(values).items():
         for row, score in zip(outputs, scores, strict=True):
             row[SCORE_KEYS[side]] = np.asarray(score, dtype=np.float64)
