@@ -53,7 +53,13 @@ def entry(served: ServedModel) -> RepositoryModel:
     )
 
 
-@router.post("/index", response_model=list[RepositoryModel], summary="Configured models")
+@router.post(
+    "/index",
+    response_model=list[RepositoryModel],
+    # a body that is not JSON (400), too large (413) or of another media type (415)
+    responses={s: {"description": "Error"} for s in (400, 413, 415)},
+    summary="Configured models",
+)
 async def index(
     registry: RegistryDep, body: Annotated[IndexRequest | None, Body()] = None
 ) -> list[RepositoryModel]:
