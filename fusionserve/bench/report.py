@@ -377,19 +377,12 @@ def results_json(results: BenchResults, command: str, machine: dict[str, Any]) -
         "server_env": dict(results.config.server_env),
     }
     runs = [*(v.served for v in results.variants), *([results.naive] if results.naive else [])]
+    # closed-loop levels by concurrency; the open-loop run (Poisson arrivals: its
+    # concurrency is only the most it saw in flight) under "open_loop"
     raw["summary"] = {
         run.label: {
-            str(level.concurrency): {
-                "throughput": level.throughput,
-                "p50_ms": level.p50,
-                "p95_ms": level.p95,
-                "p99_ms": level.p99,
-                "ok": level.ok,
-                "failures": {str(k): v for k, v in level.failures.items()},
-                "server_cpu_ms_per_request": level.server_cpu_ms_per_request,
-                "client_cpu_ms_per_request": level.client_cpu_ms_per_request,
-            }
-            for level in [*run.levels, *([run.open_loop] if run.open_loop else [])]
+            **{str(level.concurrency): _level_summary(level) for level in run.levels},
+            **({"open_loop": _level_summary(run.open_loop)} if run.open_loop else {}),
         }
         for run in runs
     }
@@ -413,3 +406,16 @@ def write_report(
         payload = results_json(results, command, machine)
         json_path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     return text
+
+
+def _level_summary(level: Any) -> dict[str, Any]:
+    return {
+        "throughput": level.throughput,
+        "p50_ms": level.p50,
+        "p95_ms": level.p95,
+        "p99_ms": level.p99,
+        "ok": level.ok,
+        "failures": {str(k): v for k, v in level.failures.items()},
+        "server_cpu_ms_per_request": level.server_cpu_ms_per_request,
+        "client_cpu_ms_per_request": level.client_cpu_ms_per_request,
+    }

@@ -52,6 +52,10 @@ def test_bench_tiny_run(
     assert data["naive"]["label"] == "naive torch"
     assert set(data["summary"]) == {"student fp32", "student int8", "teacher fp32", "naive torch"}
     for label, levels in data["summary"].items():
+        open_loop = levels.pop("open_loop", None)  # Poisson arrivals (served runs)
+        assert (open_loop is None) == (label == "naive torch"), label
+        if open_loop is not None:
+            assert open_loop["ok"] > 0 and open_loop["failures"] == {}
         assert set(levels) == {str(c) for c in REQUESTS}, label
         for concurrency, level in levels.items():
             assert level["ok"] == REQUESTS[int(concurrency)], (label, level["failures"])
@@ -77,7 +81,8 @@ def test_bench_tiny_run(
                 "int8_over_fp32", "cold_start_s", "served_server_cpu_ms_per_request",
                 "ceiling_cpu_ms_per_item", "naive_server_cpu_ms_per_request"):  # fmt: skip
         assert ratios[key] is not None and math.isfinite(ratios[key]) and ratios[key] > 0, key
-    assert len(data["targets"]) == 10  # 6 + served CPU, p99/p50, int8 graph, bundle size
+    # 6 + served CPU, p99/p50, open-loop p99, int8 graph, bundle size
+    assert len(data["targets"]) == 11
     for target in data["targets"]:
         assert target["holds"] in (True, False)  # every target measured; none decided here
         assert f"| {target['name']} | {target['goal']} |" in report

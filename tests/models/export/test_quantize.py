@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
+from app.contract.graph import prob_output
 from models.export.dev_data import DevSet
 from models.export.ort_eval import make_session, run_session
 from models.export.quantize import (
@@ -47,7 +48,11 @@ def test_int8_quantizes_matmul_and_gemm_only(
 
     fp32 = run_session(make_session(src), *medpix_dev32.rows(32))
     int8 = run_session(make_session(dst), *medpix_dev32.rows(32))
+    # the probability outputs; the domain check's embeddings and statistics are not
+    # distributions (their int8 values are checked against the recorded scores by verify)
     for name, value in fp32.items():
+        if not name.startswith(prob_output("")):
+            continue
         np.testing.assert_allclose(int8[name].sum(axis=1), 1.0, atol=1e-5)
         # Close, not equal: this random model's widened weights amplify rounding, and its
         # tokenizer is retrained per session (WordPieceTrainer breaks ties differently per

@@ -14,6 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from app.contract.graph import MODALITY_WEIGHTS_OUTPUT, prob_output
 from models.config import ModelConfig
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.onnx_export import CalibratedProbabilities, export_onnx
@@ -192,8 +193,11 @@ def test_committed_student_int8_parity_on_dev(
     rows = dev.rows(32)
     want = run_session(make_session(fp32, threads=1), *rows)
     got = run_session(make_session(int8, threads=1), *rows)
-    for name, value in want.items():
-        diff = np.abs(got[name] - value)
+    # the answers (probabilities, modality weights); the domain check's embeddings move with
+    # int8 Convs by design, and verify checks the int8 graph's domain scores as recorded
+    answers = [prob_output("modality"), prob_output("location"), MODALITY_WEIGHTS_OUTPUT]
+    for name in answers:
+        diff = np.abs(got[name] - want[name])
         assert diff.mean() < 0.005 and diff.max() < 0.05, (name, diff.mean(), diff.max())
     for task in ("modality", "location"):
         key = f"probs_{task}"
