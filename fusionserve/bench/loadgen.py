@@ -108,6 +108,26 @@ class Tally:
             return {}
         return {k: self.phase_sums[k] / self.phase_count for k in PHASES}
 
+    def result(
+        self,
+        concurrency: int,
+        requests: int,
+        measured: tuple[float, float, float | None, float | None],
+    ) -> LoadResult:
+        """The measured requests as a LoadResult; `measured` is `Probe.end()`."""
+        wall_s, client_cpu_s, server_cpu_s, batch = measured
+        return LoadResult(
+            concurrency=concurrency,
+            requests=requests,
+            wall_s=wall_s,
+            latencies_ms=tuple(self.latencies_ms),
+            failures=dict(self.failures),
+            server_phases_ms=self.phases(),
+            client_cpu_s=client_cpu_s,
+            server_cpu_s=server_cpu_s,
+            mean_batch=batch,
+        )
+
 
 def wire_requests(target: Target, bodies: Sequence[Body]) -> list[bytes]:
     if not bodies:
@@ -182,21 +202,11 @@ async def run_load(
         tally = Tally()
         probe = Probe(server_cpu, server_batches)
         await _drive(connections, wire, requests, tally, timeout_s)
-        wall_s, client_cpu_s, server_cpu_s, batch = probe.end()
+        measured = probe.end()
     finally:
         for connection in connections:
             connection.close()
-    return LoadResult(
-        concurrency=concurrency,
-        requests=requests,
-        wall_s=wall_s,
-        latencies_ms=tuple(tally.latencies_ms),
-        failures=dict(tally.failures),
-        server_phases_ms=tally.phases(),
-        client_cpu_s=client_cpu_s,
-        server_cpu_s=server_cpu_s,
-        mean_batch=batch,
-    )
+    return tally.result(concurrency, requests, measured)
 
 
 class Probe:

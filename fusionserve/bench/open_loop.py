@@ -61,18 +61,8 @@ async def run_open_loop(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(index, origin + float(offset))))
         await asyncio.gather(*tasks)
-        wall_s, client_cpu_s, server_cpu_s, batch = probe.end()
+        measured = probe.end()
     finally:
         for connection in opened:
             connection.close()
-    return LoadResult(
-        concurrency=len(opened),
-        requests=requests,
-        wall_s=wall_s,
-        latencies_ms=tuple(tally.latencies_ms),
-        failures=dict(tally.failures),
-        server_phases_ms=tally.phases(),
-        client_cpu_s=client_cpu_s,
-        server_cpu_s=server_cpu_s,
-        mean_batch=batch,
-    )
+    return tally.result(len(opened), requests, measured)

@@ -7,8 +7,12 @@ carry them (the MedPix paper asks to be cited; the wound photos' licence is unce
 from __future__ import annotations
 
 import subprocess
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from app.contract.manifest import sha256_file
+from models.training.pretrained import resolve_path
 
 DATASETS: dict[str, dict[str, Any]] = {
     "medpix": {
@@ -91,11 +95,6 @@ WEIGHT_LICENCES: dict[str, str] = {
 def pretrained_sources(training_config: Any) -> list[dict[str, Any]]:
     """Every `pkg:` file the training config names (image weights, word tables, tokenizers):
     the config key, the package and its installed version, the file's sha256 and licence."""
-    from importlib import metadata
-
-    from app.contract.manifest import sha256_file
-    from models.training.pretrained import resolve_path
-
     found: list[dict[str, Any]] = []
 
     def visit(node: Any, key: str) -> None:
