@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.dependencies import RegistryDep
 from app.served_model import ModelState, ServedModel
@@ -30,7 +30,7 @@ STATES: dict[ModelState, str] = {
 
 
 class IndexRequest(BaseModel):
-    ready: bool = Field(default=False, description="Only the models that are ready now.")
+    ready: StrictBool = Field(default=False, description="Only the models that are ready now.")
 
 
 class RepositoryModel(BaseModel):
