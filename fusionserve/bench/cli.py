@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from fusionserve.bench import soak_cli
+
 DEFAULT_REQUESTS = "1:200,8:400,32:800"
 DEFAULT_CHECKPOINTS = Path("../artifacts/checkpoints")
 DEFAULT_DATASETS = Path("../shared/datasets")
@@ -110,6 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="py-spy profiles of each server at the top concurrency into DIR (perturbs the "
         "numbers: use for diagnosis, not for RESULTS.md)",
     )
+    sub = parser.add_subparsers(dest="bench_command", metavar="soak")
+    soak_cli.add_arguments(
+        sub.add_parser("soak", help="M minutes of mixed traffic at 70 %% of the max rate, bounds")
+    )
 
 
 def _optional_path(value: Path | None, default: Path) -> Path | None:
@@ -150,6 +156,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "bench_command", None) == "soak":
+        return soak_cli.run(args)
     from fusionserve.bench.baseline import extract_bundle
     from fusionserve.bench.report import write_report
     from fusionserve.bench.server_rev import extract_server
