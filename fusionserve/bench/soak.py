@@ -82,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         try:
-            tallies = asyncio.run(Soak(plan).run())
+            outcome = asyncio.run(Soak(plan).run())
         except OSError as exc:  # the server process is gone
             raise ServerFailed(f"soak stopped: {exc}\n{server.log_tail()}") from exc
-    windows = [summarize(i, t) for i, t in enumerate(tallies)]
-    bounds = check_bounds(windows)
+    windows = [summarize(i, t) for i, t in enumerate(outcome.tallies)]
+    bounds = check_bounds(windows, outcome.rest_before, outcome.rest_after)
     machine = machine_info()
     soak_run = SoakRun(
         command=command_line(args),
@@ -107,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.write_text(text)
     if args.json is not None:
-        write_json(args.json, soak_run, windows, bounds)
+        write_json(args.json, soak_run, windows, bounds, outcome)
     return 0 if all(b.ok for b in bounds) else 1

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from fusionserve.bench.soak_proc import sample_process
+from fusionserve.bench.soak_proc import ProcessSample, sample_process
 from fusionserve.bench.soak_requests import RequestMix, SoakRequest
 from fusionserve.bench.soak_windows import TRANSPORT_ERROR, WindowTally
 from fusionserve.bench.wire import Connection, Target, request_bytes
 
 IDLE_REOPEN_S = 2.0  # uvicorn closes keep-alive connections idle for 5 s
+MAX_CONNECTIONS = 256  # past this, arrivals wait for a connection (in their latency)
 CLOSE_AFTER_S = {"close mid-upload": 0.02, "close before answer": 0.005}
 SETTLE_S = 1.0  # after the last answer, for the server to count the last disconnects
 TRANSPORT_ERRORS = (OSError, EOFError, ValueError, TimeoutError, asyncio.IncompleteReadError)
@@ -83,11 +84,21 @@ def server_statuses(text: str) -> Counter[int]:
     return counts
 
 
+@dataclass
+class SoakOutcome:
+    """The windows, and the server at rest (no connection open) before and after them."""
+
+    tallies: list[WindowTally]
+    rest_before: ProcessSample
+    rest_after: ProcessSample
+
+
 class Soak:
     def __init__(self, plan: SoakPlan) -> None:
         self.plan = plan
         self.tallies = [WindowTally() for _ in range(plan.windows)]
         self.pool = _Pool(plan.base)
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self.origin = time.perf_counter()
         self._seen: Counter[int] = Counter()
 
@@ -119,7 +130,8 @@ class Soak:
             if now_window > window and window < len(self.tallies):
                 await self._count_server(self.tallies[window])
                 window = now_window
-            self._window(t_s).samples.append(sample_process(self.plan.pid, t_s))
+            if t_s < self.plan.duration_s:  # not the drain after the last arrival
+                self._window(t_s).samples.append(sample_process(self.plan.pid, t_s))
 
     async def _send(self, request: SoakRequest, scheduled: float) -> None:
         tally = self._window(scheduled - self.origin)
@@ -128,17 +140,18 @@ class Soak:
             tally.sent_and_closed()
             return
         fresh = request.group == "oversized"
-        connection = Connection(self.plan.base) if fresh else self.pool.take()
-        try:
-            async with asyncio.timeout(self.plan.timeout_s):
-                answer = await connection.exchange(request.wire)
-            status = answer.status
-        except TRANSPORT_ERRORS:
-            status = TRANSPORT_ERROR
-        if fresh or status == TRANSPORT_ERROR:
-            connection.close()
-        else:
-            self.pool.give(connection)
+        async with self._slots:
+            connection = Connection(self.plan.base) if fresh else self.pool.take()
+            try:
+                async with asyncio.timeout(self.plan.timeout_s):
+                    answer = await connection.exchange(request.wire)
+                status = answer.status
+            except TRANSPORT_ERRORS:
+                status = TRANSPORT_ERROR
+            if fresh or status == TRANSPORT_ERROR:
+                connection.close()
+            else:
+                self.pool.give(connection)
         tally.answered(request.kind, request.group, status, request.expected)
         if request.group == "valid" and status == 200:
             tally.valid_ms.append((time.perf_counter() - scheduled) * 1000.0)
@@ -157,10 +170,12 @@ class Soak:
         finally:
             writer.close()
 
-    async def run(self) -> list[WindowTally]:
+    async def run(self) -> SoakOutcome:
         plan = self.plan
         rng = random.Random(plan.seed)
         self._seen = await self._scrape()
+        await asyncio.sleep(SETTLE_S)
+        rest_before = sample_process(plan.pid, 0.0)
         self.origin = time.perf_counter()
         self._window(0.0).samples.append(sample_process(plan.pid, 0.0))
         sampler = asyncio.create_task(self._sampler())
@@ -183,7 +198,7 @@ class Soak:
             self.pool.close()
         if not sampler.cancelled() and (error := sampler.exception()) is not None:
             raise error  # a sampler that died would leave the windows without samples
-        end_s = time.perf_counter() - self.origin
-        self.tallies[-1].samples.append(sample_process(plan.pid, end_s))
         await self._count_server(self.tallies[-1])
-        return self.tallies
+        await asyncio.sleep(SETTLE_S)  # the scrape's connection closes too
+        rest_after = sample_process(plan.pid, time.perf_counter() - self.origin)
+        return SoakOutcome(self.tallies, rest_before, rest_after)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fusionserve.bench.soak_bounds import Bound
+from fusionserve.bench.soak_drive import SoakOutcome
 from fusionserve.bench.soak_windows import WindowSummary
 from fusionserve.bench.target import fmt
 
@@ -56,9 +57,9 @@ def markdown(run: SoakRun, windows: Sequence[WindowSummary], bounds: Sequence[Bo
         f"{mix}. Window {run.window_s:g} s; the first is the warm-up. p50/p99: valid requests "
         "answered 200, from scheduled arrival. Statuses as the client saw them (`closed`: a "
         "disconnect, whose answer is not read); `server 499`: the server's own count of clients "
-        "that left. RSS is the median of the window's samples (max in brackets).",
+        "that left. RSS and fds: the median of the window's /proc samples (max in brackets).",
         "",
-        "| window | requests | statuses | server 499 | p50 ms | p99 ms | RSS MiB | fds max "
+        "| window | requests | statuses | server 499 | p50 ms | p99 ms | RSS MiB | fds "
         "| threads max | 5xx client/server | unexpected |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -67,7 +68,7 @@ def markdown(run: SoakRun, windows: Sequence[WindowSummary], bounds: Sequence[Bo
         lines.append(
             f"| {label} | {w.requests} | {_statuses(w)} | {w.server_statuses.get('499', 0)} "
             f"| {fmt(w.p50_ms, 1)} | {fmt(w.p99_ms, 1)} | {w.rss_mb:.1f} ({w.rss_max_mb:.1f}) "
-            f"| {w.fds_max} | {w.threads_max} | {w.client_5xx}/{w.server_5xx} "
+            f"| {w.fds_median:g} ({w.fds_max}) | {w.threads_max} | {w.client_5xx}/{w.server_5xx} "
             f"| {sum(w.unexpected.values())} |"
         )
     unexpected: Counter[str] = Counter()
@@ -82,10 +83,16 @@ def markdown(run: SoakRun, windows: Sequence[WindowSummary], bounds: Sequence[Bo
 
 
 def write_json(
-    path: Path, run: SoakRun, windows: Sequence[WindowSummary], bounds: Sequence[Bound]
+    path: Path,
+    run: SoakRun,
+    windows: Sequence[WindowSummary],
+    bounds: Sequence[Bound],
+    outcome: SoakOutcome,
 ) -> None:
     data = {
         "run": asdict(run),
+        "rest_before": asdict(outcome.rest_before),
+        "rest_after": asdict(outcome.rest_after),
         "windows": [asdict(w) for w in windows],
         "bounds": [asdict(b) for b in bounds],
         "held": all(b.ok for b in bounds),

@@ -46,6 +46,7 @@ class WindowSummary:
     p99_ms: float | None
     rss_mb: float  # median of the window's samples
     rss_max_mb: float
+    fds_median: float
     fds_max: int
     threads_max: int
     statuses: dict[str, int]
@@ -72,6 +73,7 @@ def summarize(index: int, tally: WindowTally) -> WindowSummary:
         p99_ms=_percentile(tally.valid_ms, 99),
         rss_mb=float(np.median(rss)),
         rss_max_mb=max(rss),
+        fds_median=float(np.median([s.fds for s in tally.samples])),
         fds_max=max(s.fds for s in tally.samples),
         threads_max=max(s.threads for s in tally.samples),
         statuses=dict(sorted(tally.statuses.items())),

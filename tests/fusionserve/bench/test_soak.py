@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fusionserve.bench.soak_bounds import FD_SLACK, THREAD_SLACK, check_bounds
+from fusionserve.bench.soak_bounds import FD_REST_SLACK, FD_SLACK, THREAD_SLACK, check_bounds
 from fusionserve.bench.soak_proc import ProcessSample
 from fusionserve.bench.soak_windows import WindowSummary
 from fusionserve.cli import main
@@ -50,14 +50,18 @@ def _window(
     samples = [ProcessSample(float(i), rss, fds, threads) for i in range(10)]
     return WindowSummary(
         index=index, requests=100, valid_ok=70, p50_ms=10.0, p99_ms=40.0, rss_mb=rss,
-        rss_max_mb=rss, fds_max=fds, threads_max=threads, statuses={"valid 200": 70},
+        rss_max_mb=rss, fds_median=fds, fds_max=fds, threads_max=threads,
+        statuses={"valid 200": 70},
         server_statuses={"200": 70}, unexpected={"pdf: 422": unexpected} if unexpected else {},
         client_5xx=0, server_5xx=server_5xx, samples=samples,
     )  # fmt: skip
 
 
-def _failed(windows: list[WindowSummary]) -> set[str]:
-    return {b.name for b in check_bounds(windows) if not b.ok}
+REST = ProcessSample(0.0, 250.0, 30, 12)
+
+
+def _failed(windows: list[WindowSummary], rest_after: ProcessSample = REST) -> set[str]:
+    return {b.name for b in check_bounds(windows, REST, rest_after) if not b.ok}
 
 
 def test_a_flat_series_holds() -> None:
@@ -69,9 +73,13 @@ def test_each_bound_fails_on_growth() -> None:
     grown = [_window(0, 300.0, 40, 12), _window(1, 310.0, 41, 12), _window(2, 316.0, 40, 12)]
     assert _failed(grown) == {"RSS growth after warm-up"}  # +5.3 %
     fds = [_window(0, 300.0, 40, 12), _window(1, 300.0, 41 + FD_SLACK, 12)]
-    assert _failed(fds) == {"open fds flat"}
+    assert _failed(fds) == {"open fds flat under load"}
+    leaked = ProcessSample(9.0, 250.0, 31 + FD_REST_SLACK, 12)
+    assert _failed([_window(0, 300.0, 40, 12)] * 2, leaked) == {"open fds at rest"}
     threads = [_window(0, 300.0, 40, 12), _window(1, 300.0, 40, 13 + THREAD_SLACK)]
     assert _failed(threads) == {"threads flat"}
+    more = ProcessSample(9.0, 250.0, 30, 13 + THREAD_SLACK)
+    assert _failed([_window(0, 300.0, 40, 12)] * 2, more) == {"threads flat"}
     errors = [_window(0, 300.0, 40, 12), _window(1, 300.0, 40, 12, server_5xx=1)]
     assert _failed(errors) == {"unexpected 5xx"}
     wrong = [_window(0, 300.0, 40, 12), _window(1, 300.0, 40, 12, unexpected=1)]
