@@ -6,13 +6,14 @@ and the self-reload after failed runs in a row — so they verify alike (`app.bu
 checksums, session, warm-up self-test). A request resolves a model's `active` part once, before
 its first await, so it runs wholly on one version and its answer names that version. A load
 that fails leaves a serving version serving and says why (`LoadFailed`). One load per model at
-a time (a lock); others' models are never blocked.
+a time (a lock); others' models are never blocked. Self-reloads in a row, and retries of one
+that failed, are paced by `app.reload_backoff` (exponential, capped); an explicit load or
+unload replaces a self-reload still waiting its turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from app.bundle_error import BundleError
 from app.bundle_loader import load_bundle
 from app.errors import LoadFailed
 from app.loaded_bundle import LoadedBundle
+from app.reload_backoff import ReloadBackoff
 from app.served_model import ActiveModel, ModelState, ServedModel
 
 if TYPE_CHECKING:
@@ -35,12 +37,19 @@ class ModelSwap:
         self.registry = registry
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        settings = registry.settings
+        self.backoff = ReloadBackoff(settings.reload_backoff_s, settings.reload_backoff_max_s)
+        self._waiting: dict[str, asyncio.Task[None]] = {}  # self-reloads in their backoff
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def load(self, served: ServedModel) -> ServedModel:
         """Build, verify and warm `served`'s folder; switch to it; drain the old version."""
+        self._cancel_waiting(served.name)
+        return await self._load(served)
+
+    async def _load(self, served: ServedModel) -> ServedModel:
         async with self._lock(served.name):
             if self.registry.lifecycle.shutting_down:
                 raise LoadFailed("the server is shutting down")
@@ -49,6 +58,7 @@ class ModelSwap:
             served.active = ActiveModel(bundle, self.registry.start_batcher(bundle))
             served.manifest = bundle.manifest
             served.state, served.reason = ModelState.READY, None
+            self.backoff.ready(served.name)
             self._announce(served, bundle, swapped=old is not None)
             if old is not None:
                 await old.batcher.retire()  # its in-flight and queued items finish on it
@@ -121,6 +131,7 @@ class ModelSwap:
 
     async def unload(self, served: ServedModel) -> ServedModel:
         """Stop serving `served`; its queued items finish on it first."""
+        self._cancel_waiting(served.name)
         async with self._lock(served.name):
             old, served.active = served.active, None
             served.state, served.reason = ModelState.UNLOADED, "unloaded (repository API)"
@@ -132,23 +143,44 @@ class ModelSwap:
             return served
 
     def reload_soon(self, bundle: LoadedBundle, reason: str) -> None:
-        """A version failed runs in a row: not ready now, a fresh load in the background. A
-        version already swapped out (still draining) is left alone."""
+        """A version failed runs in a row: not ready now, a fresh load in the background (after
+        the backoff when it follows other self-reloads). A version already swapped out (still
+        draining) is left alone."""
         served = self.registry.models.get(bundle.name)
         if served is None or served.active is None or served.active.bundle is not bundle:
             return
-        if self.registry.lifecycle.shutting_down:
+        if self.registry.lifecycle.shutting_down or served.name in self._waiting:
             return
         served.state, served.reason = ModelState.LOADING, f"reloading: {reason}"
-        self.registry.hooks.model_fault(served.name, "reload")
         self._loaded(served, bundle)
-        task = asyncio.create_task(self._reload(served), name=f"reload-{served.name}")
+        self._schedule(served)
+
+    def _schedule(self, served: ServedModel) -> None:
+        delay = self.backoff.next_delay(served.name)
+        if delay > 0:
+            served.reason = f"{served.reason}; next reload in {delay:g}s (RELOAD_BACKOFF_S)"
+        task = asyncio.create_task(self._reload(served, delay), name=f"reload-{served.name}")
+        self._waiting[served.name] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _reload(self, served: ServedModel) -> None:
-        with contextlib.suppress(LoadFailed):  # the reason is the model's, in /health/ready
-            await self.load(served)
+    async def _reload(self, served: ServedModel, delay: float) -> None:
+        """Wait out the backoff, reload; a reload that fails is tried again, backing off."""
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            if self._waiting.get(served.name) is asyncio.current_task():
+                del self._waiting[served.name]
+        self.registry.hooks.model_fault(served.name, "reload")
+        try:
+            await self._load(served)
+        except LoadFailed:  # the reason is the model's, in /health/ready
+            if served.state is ModelState.FAILED and not self.registry.lifecycle.shutting_down:
+                self._schedule(served)
+
+    def _cancel_waiting(self, name: str) -> None:
+        if (task := self._waiting.pop(name, None)) is not None:
+            task.cancel()
 
     async def close(self) -> None:
         """Shutdown: self-reloads in progress are cancelled."""

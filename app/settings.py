@@ -54,11 +54,15 @@ class Settings(BaseSettings):
     # Faults and hot-swap (app.run_guard, app.bundle_watch). A run longer than RUN_TIMEOUT_S
     # stalls its model (0 = auto: 50 × the bundle's warm-up time, at least 10 s); a model still
     # stalled STALL_GRACE_S later fails liveness. After MAX_CONSECUTIVE_FAILURES failed runs in
-    # a row a model reloads itself (0 = never). WATCH_BUNDLES: a changed bundle folder is loaded
-    # (as POST /v2/repository/models/{name}/load) once unchanged for WATCH_INTERVAL_S.
+    # a row a model reloads itself (0 = never); self-reloads in a row (and retries of a failed
+    # one) wait RELOAD_BACKOFF_S, doubling, up to RELOAD_BACKOFF_MAX_S (app.reload_backoff).
+    # WATCH_BUNDLES: a changed bundle folder is loaded (as POST /v2/repository/models/{name}/load)
+    # once unchanged for WATCH_INTERVAL_S.
     run_timeout_s: float = Field(default=0.0, ge=0.0)
     stall_grace_s: float = Field(default=30.0, ge=0.0)
     max_consecutive_failures: int = Field(default=5, ge=0)
+    reload_backoff_s: float = Field(default=1.0, ge=0.0)
+    reload_backoff_max_s: float = Field(default=60.0, ge=0.0)
     watch_bundles: bool = False
     watch_interval_s: float = Field(default=2.0, gt=0.0)
     # Tests only: injected model faults, `<model>=<kind>[:<batches>]` (app.fault_injection);
