@@ -31,6 +31,9 @@ REQUIRED_PANELS = {  # what operators asked for → a word the panel title must 
     "queue depth": "queue depth",
     "class mix": "class mix",
     "low-confidence rate": "low-confidence rate",
+    "model faults by kind": "faults by kind",
+    "version swaps": "swaps",
+    "version serving": "version serving",
 }
 KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
