@@ -5,21 +5,24 @@ back as a confident "CT, Head". So every bundle exported with data carries a fit
 its training inputs (`domain.npz`, covered by the manifest's sha256), and every answer says,
 per side, how far the input lies from it.
 
-Method (`mahalanobis-ledoit-wolf`, version 1). Each side (image, text) has two parts, both
-extra graph outputs: `embedding_<side>`, the backbone's pre-fusion features (what the model
-sees), and `input_stats_<side>`, a few statistics of the input itself (image: channel means,
+Method (`mahalanobis-ledoit-wolf`, version 2). Each side (image, text) has a few parts, each
+an extra graph output: `embedding_<side>`, the backbone's pre-fusion features (what the model
+sees); `input_stats_<side>`, a few statistics of the input itself (image: channel means,
 contrast, colourfulness, roughness, dark/bright fractions, a 3x3 layout; text: how common its
-tokens were in the training texts). Features of a backbone trained from scratch on one task
-set barely react to a photo or a blank page; the input statistics do, for any backbone. Per
+tokens were in the training texts); and, for backbones with a known early block
+(EfficientNet-Lite), `early_image`, the per-channel mean and standard deviation of that block's
+activations (multi-layer Mahalanobis, Lee et al. 2018: early features see texture and
+strokes, so noise, text screenshots and flat images stand out where the pooled last layer and
+the global statistics place them among real images). The file lists the parts it has. Per
 part: class means of the training split (task 1's labels) and one Ledoit-Wolf shrunk
 covariance of the class-centred values; the distance is the Mahalanobis distance to the
 nearest class mean. The covariance is stored as its top `k` eigen-directions plus one
-variance for all others (exact when `k` is the width; the probabilistic-PCA approximation
-above it), so a 1,280-wide EfficientNet feature costs a [d x k] product per item, not
-[d x d]. Each part's threshold is a quantile of its dev distances, one rate for all parts,
-the largest that keeps the dev cases flagged on either side within the manifest's stated
-false-flag rate. A side's score is the largest of its parts' distance / threshold: above 1
-is out of domain, for every bundle and side alike.
+variance for all others (exact when `k` is the width; probabilistic PCA below it), so a
+1,280-wide EfficientNet feature costs one [d x (k + classes)] float32 product per batch.
+Each part's threshold is a quantile of its dev distances, one rate for all parts, the largest
+that keeps the dev cases flagged on either side within the manifest's stated false-flag rate.
+A side's score is the largest of its parts' distance / threshold: above 1 is out of domain,
+for every bundle and side alike.
 
 Numpy only: this runs in the service (torch-free), in `fusionserve verify` and at export.
 """
@@ -32,11 +35,21 @@ from pathlib import Path
 
 import numpy as np
 
+from app.contract.domain_scorer import DomainScorer
+
 DOMAIN_FILE = "domain.npz"
 DOMAIN_METHOD = "mahalanobis-ledoit-wolf"
-DOMAIN_VERSION = 1
+DOMAIN_VERSION = 2
 SIDES = ("image", "text")
-PARTS = ("embedding", "input_stats")
+# Every part a domain file may hold, in graph output order; a file holds a subset (`early`
+# only where the image backbone has a known early block).
+PART_KEYS = (
+    ("image", "embedding"),
+    ("image", "input_stats"),
+    ("image", "early"),
+    ("text", "embedding"),
+    ("text", "input_stats"),
+)
 SCORE_KEYS = {side: f"domain_score_{side}" for side in SIDES}  # per item, added by serving
 _FIELDS = ("means", "basis", "weights", "residual", "threshold")
 
@@ -46,7 +59,7 @@ def part_output(side: str, part: str) -> str:
     return f"{part}_{side}"
 
 
-DOMAIN_OUTPUTS = tuple(part_output(side, part) for side in SIDES for part in PARTS)
+DOMAIN_OUTPUTS = tuple(part_output(side, part) for side, part in PART_KEYS)
 
 
 class DomainModelError(ValueError):
@@ -70,7 +83,7 @@ class PartModel:
     def distances(self, values: np.ndarray, chunk: int = 256) -> np.ndarray:
         """[B] distances of [B, d] values: d2 = r'Pr with r = x - mean, P = the stored
         precision, from the differences themselves (the reference form; serving runs the
-        same sum expanded, `_Block`)."""
+        same sum expanded, `DomainScorer`)."""
         x = np.asarray(values, dtype=np.float64).reshape(-1, self.width)
         parts = []
         for start in range(0, len(x), chunk):
@@ -85,54 +98,17 @@ class PartModel:
 
 
 @dataclass(frozen=True)
-class _Block:
-    """One part as serving scores it: d2[class] = Σ w·u² + linear[class] + constant[class]
-    (+ residual·|x|² for a low-rank part), with u and the linear terms from one product."""
-
-    center32: np.ndarray  # f32 [d]: the class means' mean (values are centred first)
-    project: np.ndarray  # f32 [d, k + C]: the basis, then -2·(the linear term) per class
-    weights: np.ndarray  # f64 [k]
-    residual: float
-    constant: np.ndarray  # f64 [C]
-    threshold: float
-
-    @classmethod
-    def of(cls, m: PartModel) -> _Block:
-        center = m.means.mean(axis=0)
-        means = m.means - center
-        proj = means @ m.basis
-        linear = m.residual * means.T + m.basis @ (m.weights[:, None] * proj.T)
-        project = np.concatenate([m.basis, -2.0 * linear], axis=1).astype(np.float32)
-        constant = m.residual * (means * means).sum(axis=1) + (proj * proj) @ m.weights
-        center32 = center.astype(np.float32)
-        return cls(center32, project, m.weights, m.residual, constant, m.threshold)
-
-    def scores(self, values: np.ndarray) -> np.ndarray:
-        """[B] distance / threshold. The product runs in float32, as the graph's outputs come:
-        after a graph run the matrix is read from memory, not cache, so its bytes are most of
-        the cost; centring keeps the rounding far below the fitted spreads (served scores are
-        within 4e-7 of PartModel.distances on the shipped bundles)."""
-        x = np.asarray(values, dtype=np.float32) - self.center32
-        k = len(self.weights)
-        y = (x @ self.project).astype(np.float64)
-        u = y[:, :k]
-        d2 = ((u * u) @ self.weights)[:, None] + y[:, k:] + self.constant
-        if self.residual:
-            d2 += self.residual * (x.astype(np.float64) ** 2).sum(axis=1)[:, None]
-        return np.sqrt(np.maximum(d2.min(axis=1), 0.0)) / self.threshold
-
-
-@dataclass(frozen=True)
 class DomainModel:
     """Both sides' parts, as stored in a bundle's `domain.npz`."""
 
     parts: dict[tuple[str, str], PartModel]  # (side, part) → its check
     method: str = DOMAIN_METHOD
     version: int = DOMAIN_VERSION
-    _blocks: list[_Block] = field(init=False, repr=False, compare=False)
+    _scorer: DomainScorer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_blocks", [_Block.of(m) for m in self.parts.values()])
+        parts = [(side, part_output(side, part), m) for (side, part), m in self.parts.items()]
+        object.__setattr__(self, "_scorer", DomainScorer(parts))
 
     def widths(self) -> dict[str, int]:
         """Graph output name → the width the domain file expects."""
@@ -140,12 +116,8 @@ class DomainModel:
 
     def scores(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """side → [B] scores (largest part distance / threshold), from graph output name →
-        [B, d] values."""
-        result: dict[str, np.ndarray] = {}
-        for (side, part), block in zip(self.parts, self._blocks, strict=True):
-            score = block.scores(values[part_output(side, part)])
-            result[side] = score if side not in result else np.maximum(result[side], score)
-        return result
+        [B, d] values (`DomainScorer`: all parts in one pass)."""
+        return self._scorer.scores(values)
 
     def with_thresholds(self, thresholds: Mapping[tuple[str, str], float]) -> DomainModel:
         parts = {key: m.with_threshold(thresholds[key]) for key, m in self.parts.items()}
@@ -155,6 +127,7 @@ class DomainModel:
         arrays: dict[str, np.ndarray] = {
             "method": np.array(self.method),
             "version": np.array(self.version),
+            "parts": np.array([f"{side}/{part}" for side, part in self.parts]),
         }
         for (side, part), model in self.parts.items():
             for name in _FIELDS:
@@ -165,7 +138,8 @@ class DomainModel:
 
     @classmethod
     def load(cls, path: str | Path) -> DomainModel:
-        """Read a domain file (no pickles); DomainModelError when it is not method v1."""
+        """Read a domain file (no pickles); DomainModelError when it is not this method and
+        version or lists a part this code does not know."""
         name = Path(path).name
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -175,12 +149,28 @@ class DomainModel:
                         f"{name}: method {method!r} v{version}; this service scores "
                         f"{DOMAIN_METHOD!r} v{DOMAIN_VERSION}"
                     )
-                parts = {(s, p): _part(data, s, p) for s in SIDES for p in PARTS}
+                parts = {key: _part(data, *key) for key in _listed_parts(data)}
         except DomainModelError:
             raise
         except (KeyError, OSError, ValueError) as exc:
             raise DomainModelError(f"{name} is not a domain file: {exc}") from None
         return cls(parts, method, version)
+
+
+def _key(name: str) -> tuple[str, str]:
+    side, _, part = name.partition("/")
+    return side, part
+
+
+def _listed_parts(data: Mapping[str, np.ndarray]) -> list[tuple[str, str]]:
+    """The file's parts in graph output order; each side needs at least one."""
+    listed = [_key(str(name)) for name in np.atleast_1d(data["parts"])]
+    unknown = [key for key in listed if key not in PART_KEYS]
+    if unknown or len(set(listed)) != len(listed):
+        raise DomainModelError(f"unknown or repeated parts {listed}")
+    if {side for side, _ in listed} != set(SIDES):
+        raise DomainModelError(f"parts {listed} do not cover both sides")
+    return [key for key in PART_KEYS if key in listed]
 
 
 def _part(data: Mapping[str, np.ndarray], side: str, part: str) -> PartModel:

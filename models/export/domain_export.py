@@ -2,7 +2,8 @@
 re-export (a retrained student, a new backbone) refits it with no extra step.
 
 Two moments: before the graph is exported, `prepare_domain` reads the training split and
-builds the graph's input-statistics module (its token table comes from the training texts);
+builds the graph's domain module (input statistics, whose token table comes from the training
+texts, and the image backbone's early-block tap where it has one);
 after, `fit_bundle_domain` runs the *exported* fp32 graph over train and dev (the check is fitted
 to what the service will compute), fits `domain.npz` into the bundle, and measures it: own dev
 and train flag rates, the fixed synthetic images (`models.data.synthetic`), the int8 graph's
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+from torch import nn
 
 from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, DomainModel
 from app.contract.graph import INPUT_NAMES
@@ -29,6 +31,7 @@ from app.contract.self_test import SELF_TEST_LIMITS, self_test_inputs
 from app.contract.text import TextEncoder
 from models.data.synthetic import synthetic_images
 from models.export.dev_data import DataSource, DevSet, load_dev_set
+from models.export.domain_early import EarlyFeatures, early_block
 from models.export.domain_features import (
     DomainFeatures,
     ImageStats,
@@ -58,20 +61,25 @@ def prepare_domain(
     max_length: int,
     vocab: int,
     limit: int | None = None,
+    vision: nn.Module | None = None,
 ) -> DomainData:
-    """Read `train_split` of `data` and build the input statistics it implies."""
+    """Read `train_split` of `data` and build the input statistics it implies; with the
+    model's image backbone `vision`, tap its early block when it has a known one."""
     train = load_dev_set(
         dataclasses.replace(data, split=train_split), tokenizer_json, max_length, limit
     )
     pre = Preprocessing(image_size=data.image_size, max_text_length=max_length)
     table = token_table(token_counts(train.input_ids, train.attention_mask, vocab))
-    features = DomainFeatures(ImageStats(data.image_size, pre.mean, pre.std), TextStats(table))
+    block = None if vision is None else early_block(vision)
+    early = None if block is None else EarlyFeatures(block)
+    image = ImageStats(data.image_size, pre.mean, pre.std)
+    features = DomainFeatures(image, TextStats(table), early)
     return DomainData(train, train_split, features)
 
 
 def _outputs(session: ort.InferenceSession, arrays: Arrays, batch: int) -> dict[str, np.ndarray]:
     out = run_session(session, *arrays, batch_size=batch)
-    return {name: out[name] for name in DOMAIN_OUTPUTS}
+    return {name: out[name] for name in DOMAIN_OUTPUTS if name in out}
 
 
 def _rates(scores: Mapping[str, np.ndarray]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from app.contract.domain import PART_KEYS, part_output
+
 IMAGE_STATS = 18
 TEXT_STATS = 4
 _EPS = 0.01  # floor inside the logs: a flat image has contrast 0
@@ -104,9 +106,18 @@ class TextStats(nn.Module):
 
 
 class DomainFeatures(nn.Module):
-    """Both sides' input statistics (the embeddings come from the model's own forward)."""
+    """Both sides' input statistics and, when the image backbone has a known early block, its
+    pooled activations (`models.export.domain_early`; the embeddings come from the model's
+    own forward)."""
 
-    def __init__(self, image: ImageStats, text: TextStats) -> None:
+    def __init__(self, image: ImageStats, text: TextStats, early: nn.Module | None = None) -> None:
         super().__init__()
         self.image = image
         self.text = text
+        self.early = early
+
+    @property
+    def output_names(self) -> list[str]:
+        """The graph outputs these features add, in graph order (`PART_KEYS`)."""
+        keys = [k for k in PART_KEYS if k[1] != "early" or self.early is not None]
+        return [part_output(*key) for key in keys]

@@ -45,7 +45,6 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from app.contract.domain import DOMAIN_OUTPUTS
 from app.contract.graph import INPUT_NAMES, MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import TaskSpec
 from models.ensemble import ServableModel
@@ -67,8 +66,8 @@ class ExportError(RuntimeError):
 
 class CalibratedProbabilities(nn.Module):
     """model → (probs_<task1>, probs_<task2>[, modality_weights]) with temperatures applied;
-    with `domain`, also the domain check's parts (`app.contract.domain.DOMAIN_OUTPUTS`: each
-    side's pre-fusion embedding and input statistics)."""
+    with `domain`, also the domain check's parts (`DomainFeatures.output_names`: each side's
+    pre-fusion embedding and input statistics, and the image backbone's early block)."""
 
     def __init__(
         self,
@@ -94,7 +93,7 @@ class CalibratedProbabilities(nn.Module):
         names = [prob_output(t) for t in self.task_names]
         if self.with_weights:
             names.append(MODALITY_WEIGHTS_OUTPUT)
-        return names + list(DOMAIN_OUTPUTS) if self.domain is not None else names
+        return names + self.domain.output_names if self.domain is not None else names
 
     def task_specs(self, labels: dict[str, list[str]]) -> list[TaskSpec]:
         return [
@@ -117,13 +116,11 @@ class CalibratedProbabilities(nn.Module):
         ]
         if self.with_weights:
             probs.append(out[MODALITY_WEIGHTS_KEY])
-        if self.domain is not None:  # DOMAIN_OUTPUTS order: image parts, then text parts
-            probs += [
-                out[EMBEDDING_KEYS[0]],
-                self.domain.image(pixel_values),
-                out[EMBEDDING_KEYS[1]],
-                self.domain.text(input_ids, attention_mask),
-            ]
+        if self.domain is not None:  # PART_KEYS order: image parts, then text parts
+            probs += [out[EMBEDDING_KEYS[0]], self.domain.image(pixel_values)]
+            if self.domain.early is not None:
+                probs.append(self.domain.early())
+            probs += [out[EMBEDDING_KEYS[1]], self.domain.text(input_ids, attention_mask)]
         return tuple(probs)
 
 

@@ -1,7 +1,8 @@
 """The domain check fitted by the real `fusionserve export` (the tiny MedPix model on the full
-train and dev splits): the bundle lists `domain.npz` with its sha256, the graph has the four
-domain outputs, the manifest states how it was fitted and what it measured, verify recomputes
-the sample's scores, and a changed domain file or recorded score fails verify."""
+train and dev splits): the bundle lists `domain.npz` with its sha256, the graph has the domain
+outputs (four: the tiny model's backbone has no early block), the manifest states how it was
+fitted and what it measured, verify recomputes the sample's scores, and a changed domain file or
+recorded score fails verify."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
     assert manifest.files[DOMAIN_FILE] == sha256_file(tiny_bundle / DOMAIN_FILE)
     session = ort.InferenceSession(str(tiny_bundle / MODEL_FILE))
     widths = {o.name: o.shape[-1] for o in session.get_outputs() if o.name in DOMAIN_OUTPUTS}
-    assert widths == spec.outputs and list(widths) == list(DOMAIN_OUTPUTS)
+    assert widths == spec.outputs and list(widths) == [o for o in DOMAIN_OUTPUTS if o in widths]
+    assert len(widths) == 4 and "early_image" not in widths
     model = DomainModel.load(tiny_bundle / DOMAIN_FILE)
-    assert model.widths() == spec.outputs and (model.method, model.version) == (spec.method, 1)
+    assert model.widths() == spec.outputs and (model.method, model.version) == (spec.method, 2)
     assert spec.fitted_on["train"] == {"split": "train", "samples": 1653}
     own = spec.metrics["own_dev"]
     assert own["samples"] == 197 and own["either"] <= spec.false_flag_rate

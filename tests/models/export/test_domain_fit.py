@@ -1,7 +1,7 @@
 """Fitting the domain check on data whose answer is known: two Gaussian classes in 40 dimensions
 (train and dev drawn alike) and a shifted cloud. Dev is flagged at the stated rate at most, the
-shifted cloud almost always; the stored (float32) file reproduces the fitted distances; a width
-above MAX_RANK keeps a low-rank basis that still separates."""
+shifted cloud almost always; the stored (float32) file reproduces the fitted distances and
+lists the parts it has; a width above MAX_RANK keeps a low-rank basis that still separates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.contract.domain import PARTS, SIDES, DomainModel, part_output
+from app.contract.domain import PART_KEYS, DomainModel, part_output
 from models.export.domain_fit import FALSE_FLAG_RATE, fit_domain, fit_part, fit_thresholds
 
 
@@ -31,11 +31,8 @@ def _parts(
     rng: np.random.Generator, n: int, shift: float = 0.0
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     values, labels = _cloud(rng, n, 40, shift)
-    return {
-        part_output(s, p): values[:, :20] if p == "embedding" else values[:, 20:]
-        for s in SIDES
-        for p in PARTS
-    }, labels
+    columns = {"embedding": slice(0, 20), "input_stats": slice(20, 32), "early": slice(32, 40)}
+    return {part_output(s, p): values[:, columns[p]] for s, p in PART_KEYS}, labels
 
 
 def test_dev_flagged_at_the_rate_and_a_shifted_cloud_nearly_always(tmp_path: Path) -> None:
@@ -44,6 +41,7 @@ def test_dev_flagged_at_the_rate_and_a_shifted_cloud_nearly_always(tmp_path: Pat
     dev, _ = _parts(rng, 400)
     model, per_part = fit_domain(train, labels, dev)
     assert 0 < per_part <= FALSE_FLAG_RATE
+    assert list(model.parts) == list(PART_KEYS)
     model.save(tmp_path / "domain.npz")
     stored = DomainModel.load(tmp_path / "domain.npz")
     dev_scores = stored.scores(dev)
@@ -62,13 +60,29 @@ def test_stored_model_scores_as_the_fitted_one(tmp_path: Path) -> None:
     stored = DomainModel.load(tmp_path / "d.npz")
     for side, scores in model.scores(dev).items():
         np.testing.assert_allclose(stored.scores(dev)[side], scores, rtol=1e-3)
-    part = stored.parts[("image", "embedding")]  # the served (stacked) form = the per-part form
-    direct = np.maximum(
-        part.distances(dev["embedding_image"]) / part.threshold,
-        stored.parts[("image", "input_stats")].distances(dev["input_stats_image"])
-        / stored.parts[("image", "input_stats")].threshold,
+    # the served (one pass for all parts) form = the per-part reference form
+    direct = np.max(
+        [
+            m.distances(dev[part_output(*key)]) / m.threshold
+            for key, m in stored.parts.items()
+            if key[0] == "image"
+        ],
+        axis=0,
     )
-    np.testing.assert_allclose(stored.scores(dev)["image"], direct, rtol=1e-3)
+    np.testing.assert_allclose(stored.scores(dev)["image"], direct, rtol=1e-5)
+
+
+def test_a_file_without_the_early_part_fits_and_loads(tmp_path: Path) -> None:
+    """Backbones without a known early block (the teachers) output no `early_image`."""
+    rng = np.random.default_rng(4)
+    train, labels = _parts(rng, 600)
+    dev, _ = _parts(rng, 200)
+    del train["early_image"], dev["early_image"]
+    model, _ = fit_domain(train, labels, dev)
+    model.save(tmp_path / "d.npz")
+    stored = DomainModel.load(tmp_path / "d.npz")
+    assert ("image", "early") not in stored.parts and len(stored.parts) == 4
+    assert "early_image" not in stored.widths()
 
 
 def test_threshold_never_flags_the_dev_case_it_sits_on() -> None:

@@ -1,0 +1,119 @@
+"""The domain check as serving scores it: every part of a batch in one vectorised pass.
+
+Why a separate form: at batch 1 a dozen numpy calls per part cost more in Python overhead than
+the arithmetic, and the products read their matrices from memory, not cache, right after a
+graph run. Here the full-rank parts share one float32 product (their centred values side by
+side, times a block-diagonal [basis | -2·linear term per class] matrix) and each low-rank part
+has its own; the squares, class minimum, thresholds and side maximum run once for all parts
+(measured here, five parts, k = 64: 52 µs at batch 1 against 226 µs for the previous per-part
+form at k = 512).
+
+Per part and class c, with r = x - mean_c and P = basis·diag(weights)·basisᵀ + residual·I:
+d2_c = r'Pr = Σ w·u² + residual·|x|² + linear_c·x + constant_c, u = basisᵀx (x centred on
+the class means' mean first, so the float32 product's rounding stays far below the fitted
+spreads: served scores are within 1e-6 of the float64 reference on the shipped bundles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from app.contract.domain import PartModel
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Parts scored by one product: their centred values side by side, times a block-diagonal
+    [Σd, Σ(k + C)] matrix. Parts with a rest variance each form their own group (their
+    squared norm is needed too); all full-rank parts share one."""
+
+    outputs: list[str]  # graph outputs, concatenated in this order
+    center: np.ndarray  # f32 [Σd]
+    project: np.ndarray  # f32 [Σd, Σ(k + C)]
+    residual: float  # the part's 1/rest variance (one part); 0 for a shared group
+
+
+_Entry = tuple[str, np.ndarray, np.ndarray]  # graph output, center f64 [d], project f64 [d, m]
+
+
+def _group(parts: Sequence[_Entry], residual: float) -> _Group:
+    """(output, center f64 [d], project f64 [d, m]) per part → one group."""
+    project = np.zeros((sum(c.size for _, c, _ in parts), sum(p.shape[1] for *_, p in parts)))
+    row = col = 0
+    for _, center, proj in parts:
+        project[row : row + center.size, col : col + proj.shape[1]] = proj
+        row, col = row + center.size, col + proj.shape[1]
+    center = np.concatenate([c for _, c, _ in parts]).astype(np.float32)
+    return _Group([o for o, _, _ in parts], center, project.astype(np.float32), residual)
+
+
+class DomainScorer:
+    """All parts of a fitted check, precomputed once at load."""
+
+    def __init__(self, parts: Sequence[tuple[str, str, PartModel]]) -> None:
+        """`parts`: (side, graph output, fitted part) in graph output order; every part has
+        the same class count (task 1's classes)."""
+        full: list[tuple[_Entry, PartModel]] = []
+        wide: list[tuple[_Entry, PartModel]] = []
+        constants = []
+        for _, output, m in parts:
+            center = m.means.mean(axis=0)
+            means = m.means - center
+            proj = means @ m.basis
+            linear = m.residual * means.T + m.basis @ (m.weights[:, None] * proj.T)
+            entry = (output, center, np.concatenate([m.basis, -2.0 * linear], axis=1))
+            (wide if m.residual else full).append((entry, m))
+            constants.append(m.residual * (means * means).sum(axis=1) + (proj * proj) @ m.weights)
+        # columns of y (the groups' products side by side): per part, k squares then C linear
+        ordered = full + wide
+        self._groups = ([_group([e for e, _ in full], 0.0)] if full else []) + [
+            _group([e], m.residual) for e, m in wide
+        ]
+        by_output = {output: i for i, (_, output, _) in enumerate(parts)}
+        order = [by_output[e[0]] for e, _ in ordered]
+        classes = len(constants[0])
+        weights = np.zeros((sum(len(m.weights) + classes for _, m in ordered), len(parts)))
+        linear_columns = np.zeros((len(parts), classes), dtype=np.intp)
+        col = 0
+        for (_, m), i in zip(ordered, order, strict=True):
+            k = len(m.weights)
+            weights[col : col + k, i] = m.weights
+            linear_columns[i] = np.arange(col + k, col + k + classes)
+            col += k + classes
+        sides = [side for side, _, _ in parts]
+        self._weights = weights  # [Σ(k + C), parts]: each part's weighted squares, summed
+        self._linear = linear_columns  # [parts, C]: where each part's linear terms sit in y
+        self._constants = np.stack(constants)  # [parts, C]
+        self._wide = order[len(full) :]  # parts index of each wide group, in group order
+        self._thresholds = np.asarray([m.threshold for *_, m in parts])  # [parts]
+        # side → its parts' columns (parts come side by side, `PART_KEYS` order)
+        self._sides = {
+            s: slice(sides.index(s), len(sides) - sides[::-1].index(s))
+            for s in dict.fromkeys(sides)
+        }
+
+    def scores(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """side → [B] largest part distance / threshold, from graph output → [B, d]."""
+        products, norms = [], []
+        for group in self._groups:
+            stacked = [np.asarray(values[o], dtype=np.float32) for o in group.outputs]
+            x = (
+                stacked[0] if len(stacked) == 1 else np.concatenate(stacked, axis=1)
+            ) - group.center
+            products.append(x @ group.project)
+            if group.residual:
+                norms.append(group.residual * np.einsum("bd,bd->b", x, x).astype(np.float64))
+        y = (products[0] if len(products) == 1 else np.concatenate(products, axis=1)).astype(
+            np.float64
+        )
+        quad = (y * y) @ self._weights  # [B, parts]
+        for i, norm in zip(self._wide, norms, strict=True):
+            quad[:, i] += norm
+        d2 = y[:, self._linear] + self._constants + quad[:, :, None]  # [B, parts, C]
+        distance = np.sqrt(np.maximum(d2.min(axis=2), 0.0)) / self._thresholds
+        return {side: distance[:, cols].max(axis=1) for side, cols in self._sides.items()}

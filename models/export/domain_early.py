@@ -1,0 +1,65 @@
+"""The domain check's early-layer part (`early_image`): per-channel mean and standard deviation
+of an early block's activations, read from the model's own forward pass.
+
+Why: the pooled last layer of an ImageNet backbone fine-tuned on one task set, and the global
+input statistics, place some inputs among real images: white-on-black text screenshots near
+CT slices (MedPix student), mid-grey blanks and salt-and-pepper noise near wound photos
+(wound student). An early block sees strokes and texture, which these lack or overdo
+(multi-layer Mahalanobis, Lee et al. 2018). Measured on the shipped students' train/dev and
+the fixed synthetic set (never fitted on it): the pooled mean and std after stage 2 of
+EfficientNet-Lite0 (24 channels at 1/4 resolution) flags all 16 synthetic images in both
+task sets alone; stage 1 misses black images, stage 0 noise.
+
+The block's output is taken by a forward hook, so the graph computes it once: the tap adds
+two reductions to the exported graph, not a second pass through the stem.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from models.efficientnet_lite import EfficientNetLite, MBConv
+
+TAPPED_STAGE = 1  # 0-based: EfficientNet's second stage (16 → 24 channels, stride 4)
+
+
+def early_block(vision: nn.Module) -> nn.Module | None:
+    """The block whose output the check reads: the last block of `TAPPED_STAGE` of an
+    EfficientNet-Lite; None for other backbones (their check has no early part)."""
+    if not isinstance(vision, EfficientNetLite):
+        return None
+    stage, last = -1, None
+    for block in vision._blocks:
+        assert isinstance(block, MBConv)
+        if block.shape.in_ch != block.shape.out_ch or block.shape.stride != 1:
+            stage += 1  # a stage opens where the shape changes
+        if stage == TAPPED_STAGE:
+            last = block
+        elif stage > TAPPED_STAGE:
+            break
+    return last
+
+
+class EarlyFeatures(nn.Module):
+    """Hooks `block`; after each model forward, `forward()` → f32[B, 2·channels]: the block
+    output's spatial mean and standard deviation per channel."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self._seen: list[Tensor] = []
+        # the block stays the model's: kept out of this module's children and state_dict
+        self._handle: RemovableHandle = block.register_forward_hook(self._keep)
+
+    def _keep(self, _module: nn.Module, _inputs: object, output: Tensor) -> None:
+        self._seen[:] = [output]
+
+    def forward(self) -> Tensor:
+        if not self._seen:
+            raise RuntimeError("the tapped block did not run in this forward pass")
+        x = self._seen.pop()
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    def remove(self) -> None:
+        self._handle.remove()
