@@ -1,21 +1,20 @@
-"""Dynamic batching for one model: a bounded queue, one loop, one inference thread.
+"""Dynamic batching for one model: a bounded queue and one inference thread that forms its own
+batches.
 
-The loop, in words: wait for an item; wait until the batch is full (max_batch_size items) or
-max_delay has passed since the batch could have started — since its oldest item was queued, or
-since the model became free if it was busy then (0 = take what is queued now) — but only while
-more items are known to be on their way (announced with `expecting()` while they are
-preprocessed), so a lone request never waits for batch-mates that are not coming. That is the
-pipelining: items preprocessed while the model runs are queued for the next batch, and items
-still being preprocessed when it finishes may join it within max_delay. Drop items whose caller
-left or whose deadline passed (504, never run); run the batch in the model's own thread so the
-event loop stays free; hand each output to its own caller. If a batched run raises, its items
-are retried one by one so a bad item fails alone.
+Items are queued from the event loop; the model's thread takes each batch from the queue itself
+(`app.batch_queue`: FIFO, closes a batch when full or max_delay after it could have started,
+or at once when no item is being preprocessed for it), runs it, and hands the outputs back to
+the event loop in one call per batch, where each caller gets its own. So the model never waits
+for the event loop between runs, and the event loop wakes once per batch, not once per step of
+forming it. Items whose caller left are skipped and items whose deadline passed are answered 504,
+never run. If a batched run raises, its items are retried one by one so a bad item fails alone.
 
-The run guard (`app.run_guard`): a run longer than its deadline is a stall — its items and the
-queued ones are answered 503 `model_stalled`, new ones are refused and the batcher is not
-available until the run returns (it cannot be interrupted; the thread is the session's). An
-item whose outputs are NaN or infinite is answered 500 `non_finite_output`. Failed runs in a row
-are counted; at the guard's limit `on_unhealthy` is called once (the registry reloads).
+The run guard (`app.run_guard`): a run longer than its deadline is a stall, seen by a watch on
+the event loop — its items and the queued ones are answered 503 `model_stalled`, new ones are
+refused and the batcher is not available until the run returns (it cannot be interrupted; the
+thread is the session's). An item whose outputs are NaN or infinite is answered 500
+`non_finite_output`. Failed runs in a row are counted; at the guard's limit `on_unhealthy` is
+called once (the registry reloads).
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from app.batch_queue import BatchQueue
 from app.errors import (
     DeadlineExceeded,
     InferenceFailed,
@@ -45,6 +44,7 @@ logger = logging.getLogger("fusionserve.batcher")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+WATCH_PERIODS = 20  # the stall watch looks this many times per run deadline (at most once a second)
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,13 @@ class _Pending(Generic[In, Out]):
     enqueued: float = field(default_factory=time.monotonic)
 
 
-class _Stalled(Exception):
-    """The run passed its deadline; its items were answered already."""
+@dataclass
+class _Run(Generic[In, Out]):
+    """The run in progress on the inference thread (read by the stall watch)."""
+
+    batch: list[_Pending[In, Out]]
+    start: float
+    stalled: bool = False
 
 
 class DynamicBatcher(Generic[In, Out]):
@@ -90,13 +95,14 @@ class DynamicBatcher(Generic[In, Out]):
         self.queue_size = queue_size
         self._run_batch = run_batch
         self._hooks = hooks or ServingHooks()
-        self._queue: deque[_Pending[In, Out]] = deque()
-        self._wakeup = asyncio.Event()
+        self._queue: BatchQueue[_Pending[In, Out]] = BatchQueue(max_batch_size, max_delay_s)
         self._stopping = False
-        self._incoming = 0  # items being preprocessed for this model, not yet queued
         self._free_since = 0.0  # time.monotonic() when the last batch's run ended
-        self._task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ended: asyncio.Future[None] | None = None  # done once the thread has left
+        self._watch: asyncio.Task[None] | None = None
+        self._run: _Run[In, Out] | None = None  # guarded by _run_lock
+        self._run_lock = threading.Lock()
         self.failure: str | None = None  # why the loop died, if it did (shown by readiness)
         self.guard = guard or RunGuard()
         self._check_output = check_output  # names an item's bad outputs (NaN/inf), else None
@@ -107,7 +113,7 @@ class DynamicBatcher(Generic[In, Out]):
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done() and not self._stopping
+        return self._ended is not None and not self._ended.done() and not self._stopping
 
     @property
     def available(self) -> bool:
@@ -118,55 +124,39 @@ class DynamicBatcher(Generic[In, Out]):
     def depth(self) -> int:
         return len(self._queue)
 
-    @contextlib.contextmanager
-    def expecting(self) -> Iterator[None]:
+    def expecting(self) -> contextlib.AbstractContextManager[None]:
         """Announce an item that will be submitted soon (wrap its preprocessing)."""
-        self._incoming += 1
-        try:
-            yield
-        finally:
-            self._incoming -= 1
-            self._wakeup.set()
+        return self._queue.expecting()
 
     def start(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.name}")
-        self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
-        self._task.add_done_callback(self._loop_ended)
-
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        """A loop that ended without stop() is dead: say why, and fail what nobody will run."""
-        if self._stopping:
-            return
-        exc = None if task.cancelled() else task.exception()
-        self.failure = f"batcher loop died: {type(exc).__name__ if exc else 'cancelled'}"
-        logger.error(
-            "batcher %s: %s; the model is not ready", self.name, self.failure, exc_info=exc
-        )
-        while self._queue:
-            self._fail(self._queue.popleft(), ModelNotReady(f"model {self.name}: {self.failure}"))
+        self._loop = asyncio.get_running_loop()
+        self._ended = self._loop.create_future()
+        thread = threading.Thread(target=self._work, name=f"inference-{self.name}", daemon=True)
+        thread.start()
+        if self.guard.timeout_s is not None:
+            watch = self._watch_runs(self.guard.timeout_s)
+            self._watch = asyncio.create_task(watch, name=f"stall-watch-{self.name}")
 
     async def stop(self) -> None:
-        """Stop accepting items, finish the queued ones, then end the loop and its thread. A
-        stalled run is not waited for (it may never return): its loop is cancelled and its
-        thread abandoned."""
+        """Stop accepting items, finish the queued ones, then end the thread. A stalled run is
+        not waited for (it may never return): its thread is abandoned."""
         self._stopping = True
-        self._wakeup.set()
-        stalled = self.stalled is not None
-        if self._task is not None:
-            if stalled:
-                self._task.cancel()
-            # a loop that died already said why (_loop_ended); stopping must still succeed
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._executor is not None:
-            self._executor.shutdown(wait=not stalled)
+        self._queue.close()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self._ended is not None and self.stalled is None:
+            # a thread that died already said why (_thread_ended); stopping must still succeed
+            with contextlib.suppress(Exception):
+                await self._ended
 
     async def retire(self, wait_s: float = 60.0) -> None:
         """stop(), once no item is still being preprocessed for this batcher: after a hot
         swap, items prepared by this version's tokenizer and preprocessing must run on this
         version's graph, so the old batcher takes them before it drains."""
         end = time.monotonic() + wait_s
-        while self._incoming > 0 and time.monotonic() < end:
+        while self._queue.incoming > 0 and time.monotonic() < end:
             await asyncio.sleep(0.005)
         await self.stop()
 
@@ -174,7 +164,7 @@ class DynamicBatcher(Generic[In, Out]):
         """Queue one item and wait for its own output (raises the item's ServiceError)."""
         if self.stalled is not None:
             raise ModelStalled(f"model {self.name} is stalled: {self.stalled}")
-        if not self.running:
+        if not self.running or self._loop is None:
             raise ModelNotReady(f"model {self.name} is not accepting requests")
         if len(self._queue) >= self.queue_size:
             self._hooks.item_rejected(self.name, "queue_full")
@@ -185,97 +175,121 @@ class DynamicBatcher(Generic[In, Out]):
         if time.monotonic() >= deadline:
             self._hooks.item_rejected(self.name, "deadline_exceeded")
             raise DeadlineExceeded("the request deadline passed before inference")
-        future: asyncio.Future[BatchOutcome[Out]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(inputs, deadline, future))
-        self._hooks.queue_depth(self.name, len(self._queue))
-        self._wakeup.set()
+        future: asyncio.Future[BatchOutcome[Out]] = self._loop.create_future()
+        self._hooks.queue_depth(self.name, self._queue.put(_Pending(inputs, deadline, future)))
         return await future
 
-    async def _loop(self) -> None:
-        while True:
-            batch = await self._next_batch()
-            if not batch:
-                return  # stopping and nothing left
-            try:
-                live = self._drop_dead(batch)
-                if live:
-                    await self._run(live)
-            except Exception:  # the loop must outlive any one batch
-                logger.exception("batcher %s: unexpected error; failing its batch", self.name)
-                for item in batch:
-                    self._fail(item, InferenceFailed("inference failed"))
-            finally:
-                self._free_since = time.monotonic()
+    # -- the inference thread ------------------------------------------------------------------
 
-    async def _wait(self, timeout: float | None) -> None:
-        self._wakeup.clear()
-        if timeout is None:
-            await self._wakeup.wait()
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wakeup.wait()
+    def _work(self) -> None:
+        error: BaseException | None = None
+        try:
+            while batch := self._next_batch():
+                try:
+                    self._process(batch)
+                except Exception:  # the loop must outlive any one batch
+                    logger.exception("batcher %s: unexpected error; failing its batch", self.name)
+                    self._post(self._fail_all, batch, InferenceFailed("inference failed"))
+                finally:
+                    self._free_since = time.monotonic()
+        except BaseException as exc:
+            error = exc
+        finally:
+            self._post(self._thread_ended, error)
 
-    async def _next_batch(self) -> list[_Pending[In, Out]]:
-        while not self._queue:
-            if self._stopping:
-                return []
-            await self._wait(None)
-        if self.max_delay_s > 0:
-            close_at = max(self._queue[0].enqueued, self._free_since) + self.max_delay_s
-            while (
-                len(self._queue) < self.max_batch_size and self._incoming > 0 and not self._stopping
-            ):
-                remaining = close_at - time.monotonic()
-                if remaining <= 0:
-                    break
-                await self._wait(remaining)
-        size = min(len(self._queue), self.max_batch_size)
-        batch = [self._queue.popleft() for _ in range(size)]
-        self._hooks.queue_depth(self.name, len(self._queue))
-        return batch
+    def _next_batch(self) -> list[_Pending[In, Out]]:
+        """The next batch (blocking); [] once stopping and nothing is left."""
+        return self._queue.take(self._free_since)
 
-    def _drop_dead(self, batch: list[_Pending[In, Out]]) -> list[_Pending[In, Out]]:
+    def _process(self, batch: list[_Pending[In, Out]]) -> None:
         """Skip items whose caller went away; answer expired ones 504 without running them."""
         now = time.monotonic()
-        live = []
-        for item in batch:
-            if item.future.done():
-                continue
-            if now >= item.deadline:
-                self._hooks.item_rejected(self.name, "deadline_exceeded")
-                self._fail(item, DeadlineExceeded("the request deadline passed in the queue"))
-            else:
-                live.append(item)
-        return live
+        live = [item for item in batch if not item.future.done()]
+        expired = [item for item in live if now >= item.deadline]
+        if expired:
+            live = [item for item in live if now < item.deadline]
+        if expired or not live:
+            self._post(self._expire, expired)
+        if live:
+            self._execute(live)
 
-    async def _run(self, batch: list[_Pending[In, Out]]) -> None:
-        start = time.monotonic()
+    def _execute(self, batch: list[_Pending[In, Out]]) -> None:
+        """Run one batch; its outcome goes to the event loop. A failed batch is retried item by
+        item; a stalled one was answered by the watch, and its outputs are dropped."""
+        run = _Run(batch, time.monotonic())
+        with self._run_lock:
+            self._run = run
+        error: Exception | None = None
+        outputs: Sequence[Out] = ()
         try:
-            outputs = await self._execute(batch)
+            outputs = self._run_batch([i.inputs for i in batch])
             if len(outputs) != len(batch):
                 raise RuntimeError(f"{len(outputs)} outputs for {len(batch)} items")
-        except _Stalled:
-            return
         except Exception as exc:
-            elapsed = time.monotonic() - start
-            self._hooks.batch_done(self.name, len(batch), elapsed, False)
-            self._ran(False, "exception", type(exc).__name__)
-            if len(batch) == 1:
-                logger.warning("batcher %s: item failed: %s", self.name, type(exc).__name__)
-                self._fail(batch[0], InferenceFailed("the model failed on this input"))
-                return
-            logger.warning("batcher %s: batch of %d failed; retrying singly", self.name, len(batch))
-            for item in batch:
-                if not item.future.done():
-                    await self._run([item])
-            return
-        elapsed = time.monotonic() - start
+            error = exc
+        elapsed = time.monotonic() - run.start
+        with self._run_lock:
+            self._run = None
+        if run.stalled:
+            self._post(self._stall_ended)
+        elif error is None:
+            self._post(self._deliver, batch, outputs, run.start, elapsed)
+        else:
+            self._post(self._failed, batch, elapsed, type(error).__name__)
+            if len(batch) > 1:
+                for item in batch:
+                    if not item.future.done():
+                        self._execute([item])
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback(*args)` on the event loop (futures and hooks live there)."""
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop closed: an abandoned stalled thread
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # -- on the event loop: outcomes -----------------------------------------------------------
+
+    def _deliver(
+        self, batch: list[_Pending[In, Out]], outputs: Sequence[Out], start: float, elapsed: float
+    ) -> None:
+        self._hooks.queue_depth(self.name, len(self._queue))
         self._hooks.batch_done(self.name, len(batch), elapsed, True)
         if (slow_s := self.guard.slow_s) is not None and elapsed > slow_s:
             self._hooks.model_fault(self.name, "slow")
         bad = self._answer(batch, outputs, start, elapsed)
         self._ran(not bad, "non_finite", "NaN or infinite outputs")
+
+    def _failed(self, batch: list[_Pending[In, Out]], elapsed: float, cause: str) -> None:
+        self._hooks.queue_depth(self.name, len(self._queue))
+        self._hooks.batch_done(self.name, len(batch), elapsed, False)
+        self._ran(False, "exception", cause)
+        if len(batch) == 1:
+            logger.warning("batcher %s: item failed: %s", self.name, cause)
+            self._fail(batch[0], InferenceFailed("the model failed on this input"))
+        else:
+            logger.warning("batcher %s: batch of %d failed; retrying singly", self.name, len(batch))
+
+    def _expire(self, items: list[_Pending[In, Out]]) -> None:
+        self._hooks.queue_depth(self.name, len(self._queue))
+        for item in items:
+            self._hooks.item_rejected(self.name, "deadline_exceeded")
+            self._fail(item, DeadlineExceeded("the request deadline passed in the queue"))
+
+    def _fail_all(self, items: list[_Pending[In, Out]], error: Exception) -> None:
+        for item in items:
+            self._fail(item, error)
+
+    def _thread_ended(self, error: BaseException | None) -> None:
+        """A thread that ended without stop() is dead: say why, and fail what nobody will run."""
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+        if self._stopping:
+            return
+        self.failure = f"batcher loop died: {type(error).__name__ if error else 'ended'}"
+        logger.error(
+            "batcher %s: %s; the model is not ready", self.name, self.failure, exc_info=error
+        )
+        self._fail_all(self._queue.drain(), ModelNotReady(f"model {self.name}: {self.failure}"))
 
     def _answer(
         self, batch: list[_Pending[In, Out]], outputs: Sequence[Out], start: float, elapsed: float
@@ -296,25 +310,19 @@ class DynamicBatcher(Generic[In, Out]):
             logger.warning("batcher %s: %d items with NaN/inf outputs", self.name, bad)
         return bad
 
-    async def _execute(self, batch: list[_Pending[In, Out]]) -> Sequence[Out]:
-        """Run the batch in the model's thread under the guard's deadline. On a stall the items
-        are answered at once and this waits for the run to return (the model's one thread is
-        busy until then), then raises _Stalled."""
-        loop = asyncio.get_running_loop()
-        run = loop.run_in_executor(self._executor, self._run_batch, [i.inputs for i in batch])
-        timeout = self.guard.timeout_s
-        if timeout is None:
-            return await run
-        done, _ = await asyncio.wait({run}, timeout=timeout)
-        if done:
-            return run.result()
-        self._stall(batch, timeout)
-        with contextlib.suppress(Exception):
-            await run
-        waited = time.monotonic() - (self.stalled_since or time.monotonic())
-        logger.warning("batcher %s: the stalled run returned after %.1fs more", self.name, waited)
-        self.stalled = self.stalled_since = None
-        raise _Stalled
+    # -- on the event loop: the stall watch ----------------------------------------------------
+
+    async def _watch_runs(self, timeout: float) -> None:
+        """Look at the run in progress WATCH_PERIODS times per deadline; one past it stalls."""
+        period = min(1.0, timeout / WATCH_PERIODS)
+        while True:
+            await asyncio.sleep(period)
+            with self._run_lock:
+                run = self._run
+                if run is None or run.stalled or time.monotonic() - run.start < timeout:
+                    continue
+                run.stalled = True
+            self._stall(run.batch, timeout)
 
     def _stall(self, batch: list[_Pending[In, Out]], timeout: float) -> None:
         self.stalled = f"a model run gave no answer within {timeout:g}s (RUN_TIMEOUT_S)"
@@ -323,11 +331,14 @@ class DynamicBatcher(Generic[In, Out]):
         self._hooks.model_fault(self.name, "stall")
         self._hooks.batch_done(self.name, len(batch), timeout, False)
         error = ModelStalled(f"model {self.name} is stalled: {self.stalled}")
-        for item in batch:
-            self._fail(item, error)
-        while self._queue:
-            self._fail(self._queue.popleft(), error)
+        self._fail_all(batch, error)
+        self._fail_all(self._queue.drain(), error)
         self._hooks.queue_depth(self.name, 0)
+
+    def _stall_ended(self) -> None:
+        waited = time.monotonic() - (self.stalled_since or time.monotonic())
+        logger.warning("batcher %s: the stalled run returned after %.1fs more", self.name, waited)
+        self.stalled = self.stalled_since = None
 
     def _ran(self, ok: bool, kind: str, cause: str) -> None:
         """Count runs that failed in a row; at the guard's limit, report once."""

@@ -123,10 +123,10 @@ def test_dead_batcher_shows_in_readiness(tiny_bundle_dir: Path) -> None:
             queued = asyncio.create_task(post())
             await until(lambda: batcher.depth == 1)
 
-            async def broken_next_batch() -> list[Any]:
+            def broken_next_batch() -> list[Any]:
                 raise RuntimeError("simulated bug in the batching loop")
 
-            batcher._next_batch = broken_next_batch  # the loop dies right after this batch
+            batcher._next_batch = broken_next_batch  # type: ignore[method-assign]  # the loop dies after this batch
             runner.gate.set()
             assert (await first).status_code == 200
             assert_error(await asyncio.wait_for(queued, 10), 503, "model_not_ready")  # no hang
