@@ -15,11 +15,8 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 
 from app.errors import (
-    BadRequest,
     InvalidBase64,
     InvalidJson,
     InvalidRequest,
@@ -28,7 +25,7 @@ from app.errors import (
     UnsupportedMediaType,
     validation_error,
 )
-from app.framework_compat import StrictMultiPartParser
+from app.multipart import parse_form
 from app.schemas import PredictRequest
 
 MAX_FORM_FIELDS = 8
@@ -85,21 +82,6 @@ def validate_item(data: Any, model: str | None = None, role: str | None = None) 
     )
 
 
-async def _read_multipart(request: Request, max_bytes: int) -> dict[str, str | UploadFile]:
-    parser = StrictMultiPartParser(
-        request.headers,
-        request.stream(),
-        max_files=1,
-        max_fields=MAX_FORM_FIELDS,
-        max_part_size=max_bytes,
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"invalid multipart body: {exc.message}") from None
-    return dict(form.multi_items())
-
-
 async def read_predict_input(
     request: Request, max_body_bytes: int, model: str | None, role: str | None
 ) -> PredictInput:
@@ -108,20 +90,24 @@ async def read_predict_input(
     if kind == "application/json":
         return validate_item(parse_json_bytes(await request.body()), model, role)
     if kind == "multipart/form-data":
-        fields = await _read_multipart(request, max_body_bytes)
+        fields = await parse_form(
+            request.headers,
+            await request.body(),
+            max_files=1,
+            max_fields=MAX_FORM_FIELDS,
+            max_part_size=max_body_bytes,
+        )
         missing = [f for f in ("image", "text") if f not in fields]
         if missing:
             raise MissingField(f"missing form field(s): {', '.join(missing)}")
         image, text = fields["image"], fields["text"]
-        if not isinstance(image, UploadFile):
+        if not isinstance(image, bytes):
             raise InvalidRequest("form field 'image' must be a file part (filename=...)")
         if not isinstance(text, str):
             raise InvalidRequest("form field 'text' must be a plain field, not a file")
-        data = await image.read()
-        await image.close()
         form_model, form_role = fields.get("model"), fields.get("role")
         return PredictInput(
-            image=data,
+            image=image,
             text=text,
             model=form_model if isinstance(form_model, str) and form_model else model,
             role=form_role if isinstance(form_role, str) and form_role else role,
