@@ -54,18 +54,30 @@ class BatchQueue(Generic[T]):
             self._ready.notify()
             return len(self._items)
 
-    @contextlib.contextmanager
-    def expecting(self) -> Iterator[None]:
-        """Announce an item that will be put soon (wrap its preprocessing). Leaving does not
-        wake the thread: the put that follows does, and a batch held for an item that never
-        comes closes at its max_delay."""
+    def announce(self) -> None:
+        """An item will be put soon (it is being preprocessed): a batch may wait for it."""
         with self._ready:
             self._incoming += 1
+
+    def arrived(self, item: T | None) -> int:
+        """An announced item is here: put it (None: it will not come). Returns the depth. One
+        step, so a waiting batch sees the item before it sees the announcement end; an item
+        that does not come wakes nobody: a batch held for it closes at its max_delay."""
+        with self._ready:
+            self._incoming -= 1
+            if item is not None:
+                self._items.append(item)
+                self._ready.notify()
+            return len(self._items)
+
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[None]:
+        """announce() while the block runs (it wraps an item's preprocessing)."""
+        self.announce()
         try:
             yield
         finally:
-            with self._ready:
-                self._incoming -= 1
+            self.arrived(None)
 
     def close(self) -> None:
         """No more batches after the queued items: `take` returns [] once empty."""

@@ -162,22 +162,58 @@ class DynamicBatcher(Generic[In, Out]):
 
     async def submit(self, inputs: In, deadline: float) -> BatchOutcome[Out]:
         """Queue one item and wait for its own output (raises the item's ServiceError)."""
+        if (refusal := self._refusal(deadline)) is not None:
+            if refusal[0]:
+                self._hooks.item_rejected(self.name, refusal[0])
+            raise refusal[1]
+        assert self._loop is not None
+        future: asyncio.Future[BatchOutcome[Out]] = self._loop.create_future()
+        self._hooks.queue_depth(self.name, self._queue.put(_Pending(inputs, deadline, future)))
+        return await future
+
+    def announce(self) -> None:
+        """An item will be handed over by `submit_announced` (from a preprocessing worker)."""
+        self._queue.announce()
+
+    def submit_announced(
+        self, inputs: In | None, deadline: float, future: asyncio.Future[BatchOutcome[Out]]
+    ) -> None:
+        """Queue an announced item from a preprocessing worker thread, straight into the queue
+        (no trip through the event loop); its outcome or refusal completes `future` on the
+        loop. `inputs` None: the item will not come (its preprocessing failed)."""
+        if inputs is None:
+            self._queue.arrived(None)
+            return
+        if (refusal := self._refusal(deadline)) is not None:
+            self._queue.arrived(None)
+            self._post(self._refuse, future, *refusal)
+            return
+        self._hooks.queue_depth(self.name, self._queue.arrived(_Pending(inputs, deadline, future)))
+
+    def _refusal(self, deadline: float) -> tuple[str, Exception] | None:
+        """Why an item cannot be queued now: (rejection reason for the hooks or "", error)."""
         if self.stalled is not None:
-            raise ModelStalled(f"model {self.name} is stalled: {self.stalled}")
+            return "", ModelStalled(f"model {self.name} is stalled: {self.stalled}")
         if not self.running or self._loop is None:
-            raise ModelNotReady(f"model {self.name} is not accepting requests")
+            return "", ModelNotReady(f"model {self.name} is not accepting requests")
         if len(self._queue) >= self.queue_size:
-            self._hooks.item_rejected(self.name, "queue_full")
-            raise QueueFull(
+            return "queue_full", QueueFull(
                 f"model {self.name} has {len(self._queue)} items queued; retry later",
                 {"Retry-After": "1"},
             )
         if time.monotonic() >= deadline:
-            self._hooks.item_rejected(self.name, "deadline_exceeded")
-            raise DeadlineExceeded("the request deadline passed before inference")
-        future: asyncio.Future[BatchOutcome[Out]] = self._loop.create_future()
-        self._hooks.queue_depth(self.name, self._queue.put(_Pending(inputs, deadline, future)))
-        return await future
+            return "deadline_exceeded", DeadlineExceeded(
+                "the request deadline passed before inference"
+            )
+        return None
+
+    def _refuse(
+        self, future: asyncio.Future[BatchOutcome[Out]], reason: str, error: Exception
+    ) -> None:
+        if reason:
+            self._hooks.item_rejected(self.name, reason)
+        if not future.done():
+            future.set_exception(error)
 
     # -- the inference thread ------------------------------------------------------------------
 

@@ -6,15 +6,17 @@ HTTP routes (and later other protocols, e.g. Open Inference Protocol v2) are thi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
+from app.batcher import BatchOutcome, DynamicBatcher
 from app.errors import InvalidUtf8, QueueFull, TextTooLong, as_service_error
 from app.hooks import ServingHooks
-from app.loaded_bundle import LoadedBundle
+from app.loaded_bundle import LoadedBundle, Outputs
 from app.out_of_domain import refuse_out_of_domain
 from app.postprocess import Prediction
-from app.preprocess import PreprocessPool
+from app.preprocess import PreparedInputs, PreprocessPool, resolve_soon
 from app.registry import ModelRegistry
 from app.settings import Settings
 from app.timing import PhaseTimings
@@ -25,6 +27,42 @@ class PredictionResult:
     model: LoadedBundle
     prediction: Prediction
     timings: PhaseTimings
+
+
+class Handoff:
+    """One item's way through a preprocessing worker straight into its model's batch queue.
+
+    The worker prepares the item and queues it itself (`DynamicBatcher.submit_announced`), so
+    the event loop is woken once per item, by its outcome, not also between preprocessing and
+    queueing (issue 26). A failed preparation completes `outcome` with its error."""
+
+    def __init__(
+        self,
+        bundle: LoadedBundle,
+        batcher: DynamicBatcher[PreparedInputs, Outputs],
+        image: bytes,
+        text: str,
+        deadline: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.bundle, self.batcher, self.image, self.text = bundle, batcher, image, text
+        self.deadline, self.loop = deadline, loop
+        self.outcome: asyncio.Future[BatchOutcome[Outputs]] = loop.create_future()
+        self.prepared: PreparedInputs | None = None  # set by the worker before outcome is done
+        self.preprocess_s = 0.0  # including the wait for a worker
+        self._start = time.perf_counter()
+
+    def run(self) -> None:
+        """In a preprocessing worker."""
+        try:
+            prepared = self.bundle.prepare(self.image, self.text)
+        except Exception as exc:
+            self.batcher.submit_announced(None, self.deadline, self.outcome)
+            resolve_soon(self.loop, self.outcome, error=exc)
+            return
+        self.preprocess_s = time.perf_counter() - self._start
+        self.prepared = prepared
+        self.batcher.submit_announced(prepared, self.deadline, self.outcome)
 
 
 class InferenceService:
@@ -80,17 +118,24 @@ class InferenceService:
             raise InvalidUtf8("text contains characters that are not valid UTF-8") from None
         active = self.registry.resolve(model, role)
         bundle, batcher = active.bundle, active.batcher
+        handoff = Handoff(bundle, batcher, image, text, deadline, asyncio.get_running_loop())
+        batcher.announce()  # lets a waiting batch hold for this item
         try:
-            with batcher.expecting():  # lets a waiting batch hold for this item
-                prepared, timings.preprocess = await self.pool.run(bundle.prepare, image, text)
+            self.pool.submit(handoff.run)
         except QueueFull:
+            batcher.submit_announced(None, deadline, handoff.outcome)
             self.hooks.item_rejected(bundle.name, "queue_full")
             raise
-        self.hooks.input_size(bundle.name, prepared.image_pixels, prepared.text_tokens)
-        outcome = await batcher.submit(prepared, deadline)
+        try:
+            outcome = await handoff.outcome
+        finally:
+            if (prepared := handoff.prepared) is not None:
+                self.hooks.input_size(bundle.name, prepared.image_pixels, prepared.text_tokens)
+                timings.preprocess = handoff.preprocess_s
         timings.queue = outcome.queue_s
         timings.inference = outcome.inference_s
         timings.batch_size = outcome.batch_size
+        assert prepared is not None  # an outcome means the item was prepared
         prediction = bundle.postprocess(
             outcome.output, self.settings.low_confidence_threshold, prepared.text_empty
         )

@@ -8,9 +8,11 @@ thread fed without blocking the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -76,25 +78,79 @@ def prepare(image: bytes, text: str, spec: InputSpec) -> PreparedInputs:
 
 
 class PreprocessPool:
-    """A fixed number of worker threads and a bounded backlog (excess → 429 queue_full)."""
+    """A fixed number of worker threads and a bounded backlog (excess → 429 queue_full).
+
+    Plain threads on one SimpleQueue rather than a ThreadPoolExecutor: `submit` hands a job
+    over with no Future, work item or thread-count check per call (ThreadPoolExecutor.submit
+    showed in the event loop's profile, issue 26), and a job reports its own outcome."""
 
     def __init__(self, workers: int, max_pending: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preprocess")
         self.max_pending = max_pending
-        self.pending = 0
+        self.pending = 0  # jobs submitted and not finished (guarded by _lock)
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"preprocess_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` in a worker; it must report its own outcome (it never raises here)."""
+        with self._lock:
+            if self.pending >= self.max_pending:
+                raise QueueFull("too many requests waiting for preprocessing", {"Retry-After": "1"})
+            self.pending += 1
+        self._jobs.put(job)
 
     async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
         """Run fn(*args) in the pool; returns (result, seconds including the wait for a worker)."""
-        if self.pending >= self.max_pending:
-            raise QueueFull("too many requests waiting for preprocessing", {"Retry-After": "1"})
-        self.pending += 1
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[T, float]] = loop.create_future()
         start = time.perf_counter()
-        try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._executor, fn, *args)
-        finally:
-            self.pending -= 1
-        return result, time.perf_counter() - start
+
+        def job() -> None:
+            try:
+                outcome = fn(*args), time.perf_counter() - start
+            except Exception as exc:
+                resolve_soon(loop, future, error=exc)
+            else:
+                resolve_soon(loop, future, outcome)
+
+        self.submit(job)
+        return await future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self.pending -= 1
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+def resolve_soon(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[T],
+    result: T | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """From another thread: complete `future` on its loop, unless it is done (cancelled)."""
+
+    def resolve() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+        loop.call_soon_threadsafe(resolve)
