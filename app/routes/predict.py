@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.answer import answer_dict, answer_json
-from app.dependencies import ServiceDep
-from app.inference import PredictionResult
+from app.inference import InferenceService, PredictionResult
 from app.inputs import read_predict_input
 from app.openapi_docs import PREDICT_BODY, error_responses
 from app.schemas import PredictResponse
@@ -41,9 +40,10 @@ def to_response(result: PredictionResult) -> PredictResponse:
     openapi_extra=PREDICT_BODY,
     summary="Predict both tasks for one image + text",
 )
-async def predict(
-    request: Request, service: ServiceDep, model: ModelQuery = None, role: RoleQuery = None
-) -> Response:
+async def predict(request: Request, model: ModelQuery = None, role: RoleQuery = None) -> Response:
+    # Read here, not as a `ServiceDep` dependency: that cost a nested dependency solve on the
+    # event loop per request for one attribute lookup (issue 26); the schema is the same.
+    service: InferenceService = request.app.state.service
     timings = PhaseTimings()
     request.state.timings = timings  # for Server-Timing / access-log layers
     item = await read_predict_input(request, service.settings.max_body_bytes, model, role)
