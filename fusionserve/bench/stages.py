@@ -41,7 +41,10 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("futures/thread.py", "asyncio/futures.py", "futures/_base.py", "threading.py"),
     ),
     ("HTTP protocol (uvicorn)", ("uvicorn/protocols/", "header_deadline.py", "httptools", "h11")),
-    ("batcher + queues", ("app/batcher.py", "app/preprocess.py", "app/inference.py")),
+    (
+        "batcher + queues",
+        ("app/batcher.py", "app/batch_queue.py", "app/preprocess.py", "app/inference.py"),
+    ),
     (
         "ASGI middleware, routing, FastAPI",
         ("starlette/", "fastapi/", "app/", "telemetry/", "uvicorn/middleware/"),
@@ -50,6 +53,19 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 IDLE = "other"
 WAITING = "waiting (event loop select, idle workers)"
 _WAIT_LEAVES = ("Runner.run (asyncio/runners.py)", "_worker (futures/thread.py)", "select (")
+# An idle preprocessing worker (its job queue's get) or an inference thread waiting for a batch
+# (the batch queue's condition): the leaf, or the caller of a threading wait at the leaf.
+_WAIT_FRAMES = ("PreprocessPool._work (app/preprocess.py)", "BatchQueue.take (app/batch_queue.py)")
+
+
+def _waiting(frames: list[str]) -> bool:
+    if any(frames[-1].startswith(leaf) for leaf in (*_WAIT_LEAVES, *_WAIT_FRAMES)):
+        return True
+    return (
+        len(frames) > 1
+        and "wait (threading.py)" in frames[-1]
+        and frames[-2].startswith(_WAIT_FRAMES)
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,7 @@ class StageRow:
 
 
 def _stage(frames: list[str]) -> str:
-    if not frames or any(frames[-1].startswith(leaf) for leaf in _WAIT_LEAVES):
+    if not frames or _waiting(frames):
         return WAITING
     for frame in reversed(frames):
         for stage, needles in STAGES:

@@ -32,6 +32,19 @@ def test_samples_go_to_the_nearest_known_stage_and_waits_burn_no_cpu(tmp_path: P
     assert sum(r.share for r in rows.values()) == pytest.approx(1.0)
 
 
+def test_idle_preprocessing_workers_and_a_batch_wait_are_waits(tmp_path: Path) -> None:
+    raw = tmp_path / "p.raw"
+    raw.write_text(
+        "thread (1);PreprocessPool._work (/x/app/preprocess.py:90) 5\n"
+        "thread (2);_work (/x/app/batcher.py:1);BatchQueue.take (/x/app/batch_queue.py:9);"
+        "Condition.wait (threading.py:327) 5\n"
+        "thread (2);_work (/x/app/batcher.py:1);BatchQueue.put (/x/app/batch_queue.py:9) 10\n"
+    )
+    rows = {r.stage: r for r in stage_table(raw, cpu_ms_per_request=1.0)}
+    assert rows[WAITING].share == 0.5
+    assert rows["batcher + queues"].cpu_ms_per_request == pytest.approx(1.0)
+
+
 def test_flame_graph_is_an_svg_with_every_wide_frame(tmp_path: Path) -> None:
     raw = tmp_path / "p.raw"
     raw.write_text(RAW + "\n")
