@@ -20,11 +20,13 @@ from torch import Tensor, nn
 
 from models.checkpoint_metadata import CheckpointMetadata
 from models.config import ModelConfig
-from models.ensemble import SeedEnsemble, ServableModel
+from models.ensemble import SeedEnsemble
+from models.late_fusion import LateFusionModel, late_fusion_shape
 from models.multitask import MultiTaskModel
+from models.servable import ServableModel
 
 CHECKPOINT_FORMAT = 1
-_RESERVED = ("format", "state_dict", "model_config", "ensemble")
+_RESERVED = ("format", "state_dict", "model_config", "ensemble", "late_fusion")
 # Non-persistent HF buffers that older transformers versions saved into state_dicts.
 _TOLERATED_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
 _SHAPE_HINTS = {
@@ -101,6 +103,8 @@ def save_checkpoint(
     }
     if isinstance(model, SeedEnsemble):
         payload["ensemble"] = {"size": model.size, "image_vote": model.image_vote}
+    if isinstance(model, LateFusionModel):
+        payload["late_fusion"] = late_fusion_shape(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -118,6 +122,11 @@ def load_checkpoint(
         raise ValueError(
             f"{path} is a seed ensemble of {model.size} members, not one model: train, "
             "distil or fine-tune from one of its members' checkpoints"
+        )
+    if isinstance(model, LateFusionModel):
+        raise ValueError(
+            f"{path} is a network late-fused with a text model, not one model: train, "
+            "distil or fine-tune from its network's checkpoint"
         )
     return model, cfg, metadata
 
@@ -142,12 +151,12 @@ def load_servable(
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     cfg = ModelConfig.from_dict(payload["model_config"])
-    ensemble = payload.get("ensemble")
-    model: ServableModel = (
-        MultiTaskModel(cfg)
-        if ensemble is None
-        else SeedEnsemble(cfg, int(ensemble["size"]), bool(ensemble.get("image_vote")))
-    )
+    ensemble, late = payload.get("ensemble"), payload.get("late_fusion")
+    model: ServableModel = MultiTaskModel(cfg)
+    if ensemble is not None:
+        model = SeedEnsemble(cfg, int(ensemble["size"]), bool(ensemble.get("image_vote")))
+    elif late is not None:
+        model = LateFusionModel(cfg, int(late["vocab_size"]))
     load_state_dict_compat(model, payload["state_dict"])
     model.eval()
     return model, cfg, metadata

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
-from models.backbones import text_features, vision_features
 from models.config import ModelConfig
 from models.multitask import EMBEDDING_KEYS, LOGIT_KEYS, MODALITY_WEIGHTS_KEY, MultiTaskModel
+from models.paired_pass import empty_text_projection, paired_pass
 
 
 class SeedEnsemble(nn.Module):
@@ -76,17 +76,13 @@ class SeedEnsemble(nn.Module):
         """The first member's text backbone (all members share one tokenizer and vocabulary)."""
         return self.first.text
 
-    @torch.no_grad()
     def set_empty_text(self, ids: Sequence[int]) -> None:
         """Store each member's projected features of the empty-text fallback (`ids`: the
         fallback as the bundle's tokenizer encodes it, without padding)."""
         if not self.image_vote:
             raise ValueError("set_empty_text: this ensemble has no image vote")
-        tokens = torch.tensor([list(ids)], dtype=torch.int64)
         for slot, member in enumerate(self.networks):
-            member.eval()
-            features = text_features(member.text, tokens, torch.ones_like(tokens))
-            self.empty_text_proj[slot] = member.proj_txt(features)
+            self.empty_text_proj[slot] = empty_text_projection(member, list(ids))
 
     def member_answer(
         self, slot: int, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor
@@ -95,22 +91,23 @@ class SeedEnsemble(nn.Module):
         member = self.networks[slot]
         if not self.image_vote:
             return member(pixel_values, input_ids, attention_mask)
-        img_raw = vision_features(member.vision, pixel_values)
-        txt_raw = text_features(member.text, input_ids, attention_mask)
-        img, txt = member.proj_vis(img_raw), member.proj_txt(txt_raw)
-        n = img.shape[0]
-        empty = self.empty_text_proj[slot].expand(n, -1)
-        both = member.classify(torch.cat([img, img]), torch.cat([txt, empty]))
+        pair = paired_pass(
+            member, self.empty_text_proj[slot], pixel_values, input_ids, attention_mask
+        )
         answer = {
             key: torch.log_softmax(
-                (torch.log_softmax(both[key][:n], -1) + torch.log_softmax(both[key][n:], -1)) / 2,
+                (
+                    torch.log_softmax(pair.fused[key], -1)
+                    + torch.log_softmax(pair.image_only[key], -1)
+                )
+                / 2,
                 dim=-1,
             )
             for key in LOGIT_KEYS
         }
-        if MODALITY_WEIGHTS_KEY in both:
-            answer[MODALITY_WEIGHTS_KEY] = both[MODALITY_WEIGHTS_KEY][:n]
-        answer.update(img_raw=img_raw, txt_raw=txt_raw)
+        if MODALITY_WEIGHTS_KEY in pair.fused:
+            answer[MODALITY_WEIGHTS_KEY] = pair.fused[MODALITY_WEIGHTS_KEY]
+        answer.update(img_raw=pair.img_raw, txt_raw=pair.txt_raw)
         return answer
 
     def forward(
@@ -130,6 +127,3 @@ class SeedEnsemble(nn.Module):
         for key in EMBEDDING_KEYS:  # the members' pre-fusion features side by side
             result[key] = torch.cat([a[key] for a in answers], dim=-1)
         return result
-
-
-ServableModel = MultiTaskModel | SeedEnsemble

@@ -38,7 +38,6 @@ from app.contract.tasks import TaskSetSpec, task_set
 from app.contract.text import trim_padding
 from models.checkpoint import load_servable
 from models.checkpoint_metadata import MetadataError
-from models.ensemble import ServableModel
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.domain_export import DomainData, fit_bundle_domain, prepare_domain
@@ -66,6 +65,7 @@ from models.export.quantize import (
 )
 from models.export.selftest import build_self_test
 from models.multitask import count_parameters
+from models.servable import ServableModel
 from models.training.metrics import task_metrics
 
 PARITY_TOLERANCE = 1e-4
@@ -146,7 +146,7 @@ class ModelSource:
     (our own training run, or a research checkpoint brought in by `import-research`)."""
 
     checkpoint: Path
-    model: ServableModel  # one network, or a seed ensemble of them
+    model: ServableModel  # one network, a seed ensemble, or a late-fused network
     task_set: str
     role: str
     labels: dict[str, list[str]]

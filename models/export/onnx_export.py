@@ -47,9 +47,9 @@ from torch import Tensor, nn
 
 from app.contract.graph import INPUT_NAMES, MODALITY_WEIGHTS_OUTPUT, prob_output
 from app.contract.manifest import TaskSpec
-from models.ensemble import ServableModel
 from models.export.domain_features import DomainFeatures
 from models.multitask import EMBEDDING_KEYS, MODALITY_WEIGHTS_KEY
+from models.servable import ServableModel
 
 OPSET = 18
 LOGIT_KEYS = ("logits_modality", "logits_location")  # task 1, task 2 (research head order)

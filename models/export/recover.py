@@ -37,9 +37,10 @@ from app.contract.session import open_session
 from app.contract.text import TextEncoder
 from models.checkpoint import save_checkpoint
 from models.config import ModelConfig
-from models.ensemble import SeedEnsemble, ServableModel
+from models.ensemble import SeedEnsemble
 from models.export.onnx_export import CalibratedProbabilities
 from models.multitask import MultiTaskModel
+from models.servable import ServableModel
 
 GRAPH_PREFIX = "model."  # CalibratedProbabilities holds the MultiTaskModel as `.model`
 FOLDED_BIAS = ".weight_bias"  # the exporter names a folded Conv bias after its weight
@@ -150,6 +151,11 @@ def check_against_graph(bundle: Path, manifest: Manifest, model: ServableModel) 
 def build_model(bundle: Path, manifest: Manifest, cfg: ModelConfig) -> ServableModel:
     """The untrained model the manifest describes: a seed ensemble when its training config has
     an `ensemble` section (members under `members.<i>.`, as the joined checkpoint has them)."""
+    if (manifest.training_config or {}).get("late_fusion"):
+        raise RecoveryError(
+            f"{bundle}: a late-fused bundle (network + bag-of-words text model) is not "
+            "recovered from its graph (the fusion weights are folded into it); keep its checkpoint"
+        )
     ensemble = (manifest.training_config or {}).get("ensemble")
     if not ensemble:
         return MultiTaskModel(cfg).eval()

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--limit must be >= 2, got {args.limit}")
         if cfg.ensemble is not None:
             from models.training.ensemble import train_ensemble as train
+        elif cfg.late_fusion is not None:
+            from models.training.late_fusion import train_late_fusion as train
         else:
             from models.training.run import train_model as train
 

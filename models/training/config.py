@@ -23,6 +23,7 @@ from models.training.config_sections import (
     DistillConfig,
     EnsembleConfig,
     InitConfig,
+    LateFusionConfig,
     OptimConfig,
     TokenizerConfig,
     VisionPretrainConfig,
@@ -40,6 +41,7 @@ __all__ = [
     "DistillConfig",
     "EnsembleConfig",
     "InitConfig",
+    "LateFusionConfig",
     "OptimConfig",
     "TokenizerConfig",
     "TrainConfig",
@@ -72,6 +74,7 @@ class TrainConfig(Section):
     pretrain_vision: VisionPretrainConfig | None = None
     seed: int = 42
     ensemble: EnsembleConfig | None = None  # one member per seed, served as one model
+    late_fusion: LateFusionConfig | None = None  # a text model beside the network, per task
     threads: int | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
@@ -84,6 +87,8 @@ class TrainConfig(Section):
             raise ConfigError("'distill': only a student config may have it")
         if self.tokenizer.from_teacher and self.role != "student":
             raise ConfigError("'tokenizer.from_teacher': only a student config may set it")
+        if self.ensemble is not None and self.late_fusion is not None:
+            raise ConfigError("'late_fusion': not with 'ensemble' (one network is late-fused)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

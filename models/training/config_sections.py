@@ -181,3 +181,33 @@ class EnsembleConfig(Section):
                 f"'ensemble.seeds': needs 2 or more different seeds, got {self.seeds}"
             )
         return self
+
+
+class LateFusionConfig(Section):
+    """A bag-of-words text model beside the network; each task's answer weighs the network's
+    fused answer, its image-only answer and the text model (see models.late_fusion)."""
+
+    # inverse L2 strengths of the text model, chosen per task by grouped k-fold CV on train+dev
+    text_c: list[float] = Field(default_factory=lambda: [1.0, 3.0, 10.0])
+    folds: int = 5
+    # candidate (fused, image, text) weights per task, chosen by k-fold CV on dev
+    variants: list[tuple[float, float, float]] = Field(
+        default_factory=lambda: [
+            (1.0, 0.0, 0.0),  # the network as trained
+            (0.0, 1.0, 1.0),  # photo and words, no cross-attention
+            (1.0, 0.0, 1.0),
+            (1.0, 1.0, 1.0),
+            (0.0, 0.0, 1.0),  # the words alone
+            (0.0, 1.0, 0.0),  # the photo alone
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _usable(self) -> LateFusionConfig:
+        if not self.text_c or any(c <= 0 for c in self.text_c):
+            raise ConfigError("'late_fusion.text_c': needs one or more values > 0")
+        if self.folds < 2:
+            raise ConfigError(f"'late_fusion.folds': needs >= 2, got {self.folds}")
+        if not self.variants or any(min(v) < 0 or sum(v) <= 0 for v in self.variants):
+            raise ConfigError("'late_fusion.variants': weights >= 0, at least one > 0 each")
+        return self
