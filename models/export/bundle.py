@@ -256,7 +256,7 @@ def prepare_job(
             source.max_length,
             _vocab_size(source),
             options.dev_limit,
-            getattr(source.model, "vision", None),
+            source.model,
         )
     features = None if domain is None else domain.features
     wrapper = CalibratedProbabilities(source.model, spec.task_names, temperatures, features)

@@ -25,10 +25,12 @@ from models.efficientnet_lite import EfficientNetLite, MBConv
 TAPPED_STAGE = 1  # 0-based: EfficientNet's second stage (16 → 24 channels, stride 4)
 
 
-def early_block(vision: nn.Module) -> nn.Module | None:
-    """The block whose output the check reads: the last block of `TAPPED_STAGE` of an
-    EfficientNet-Lite; None for other backbones (their check has no early part)."""
-    if not isinstance(vision, EfficientNetLite):
+def early_block(model: nn.Module) -> nn.Module | None:
+    """The block whose output the check reads: the last block of `TAPPED_STAGE` of the first
+    EfficientNet-Lite inside `model` (the network itself, a seed ensemble's first member, a
+    late-fused network's image branch); None without one (the check has no early part)."""
+    vision = next((m for m in model.modules() if isinstance(m, EfficientNetLite)), None)
+    if vision is None:
         return None
     stage, last = -1, None
     for block in vision._blocks:

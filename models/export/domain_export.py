@@ -61,16 +61,16 @@ def prepare_domain(
     max_length: int,
     vocab: int,
     limit: int | None = None,
-    vision: nn.Module | None = None,
+    model: nn.Module | None = None,
 ) -> DomainData:
     """Read `train_split` of `data` and build the input statistics it implies; with the
-    model's image backbone `vision`, tap its early block when it has a known one."""
+    `model` to export, tap its image backbone's early block when it has a known one."""
     train = load_dev_set(
         dataclasses.replace(data, split=train_split), tokenizer_json, max_length, limit
     )
     pre = Preprocessing(image_size=data.image_size, max_text_length=max_length)
     table = token_table(token_counts(train.input_ids, train.attention_mask, vocab))
-    block = None if vision is None else early_block(vision)
+    block = None if model is None else early_block(model)
     early = None if block is None else EarlyFeatures(block)
     image = ImageStats(data.image_size, pre.mean, pre.std)
     features = DomainFeatures(image, TextStats(table), early)

@@ -1,7 +1,7 @@
 """The early-block tap of the domain check: it picks the last block of EfficientNet-Lite's second
-stage (none for other backbones), pools that block's output from the model's own forward, fails
-loudly when the block did not run, and survives the ONNX export: the graph's `early_image`
-equals eager PyTorch's and the stem runs once."""
+stage, also inside a wrapping model (none for other backbones), pools that block's output from
+the model's own forward, fails loudly when the block did not run, and survives the ONNX export:
+the graph's `early_image` equals eager PyTorch's and the stem runs once."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def test_the_tapped_block_ends_the_second_stage(net: EfficientNetLite) -> None:
     assert isinstance(following, MBConv)
     assert block.shape.out_ch == 24 and following.shape.out_ch == 40
     assert early_block(nn.Conv2d(3, 8, 3)) is None
+    # inside a wrapper (a seed ensemble, a late-fused network): the first EfficientNet's block
+    assert early_block(nn.ModuleDict({"network": nn.ModuleList([net])})) is block
 
 
 def test_pools_the_block_output_of_the_forward_pass(net: EfficientNetLite) -> None:
