@@ -89,6 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "server beside the new one: same bundle, same run)",
     )
     parser.add_argument(
+        "--server-rev-overlay",
+        metavar="PATH",
+        nargs="+",
+        default=[],
+        help="with --server-rev: these files come from this commit instead (the model contract a "
+        "newer bundle needs, e.g. app/contract/domain.py), so only the HTTP path differs",
+    )
+    parser.add_argument(
         "--open-loop-fraction",
         type=float,
         default=0.7,
@@ -143,6 +151,8 @@ def command_line(args: argparse.Namespace) -> str:
     ):
         if value is not None:
             argv += [flag, str(value)]
+    if args.server_rev_overlay:
+        argv += ["--server-rev-overlay", *args.server_rev_overlay]
     for key, value in args.server_env:
         argv += ["--server-env", f"{key}={value}"]
     for flag, path in (
@@ -160,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return soak_cli.run(args)
     from fusionserve.bench.baseline import extract_bundle
     from fusionserve.bench.report import write_report
-    from fusionserve.bench.server_rev import extract_server
+    from fusionserve.bench.server_rev import extract_server, overlay
     from fusionserve.bench.suite import REPO_ROOT, BenchConfig, run_bench
 
     teacher = args.teacher or args.student.replace("-student", "-teacher")
@@ -185,7 +195,13 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="fusionserve-baseline-") as scratch:
         if args.server_rev:
             code = extract_server(REPO_ROOT, args.server_rev, Path(scratch) / "server")
-            config = replace(config, server_rev=args.server_rev, server_rev_dir=code)
+            overlay(REPO_ROOT, tuple(args.server_rev_overlay), code)
+            config = replace(
+                config,
+                server_rev=args.server_rev,
+                server_rev_dir=code,
+                server_rev_overlay=tuple(args.server_rev_overlay),
+            )
         if args.baseline_rev:
             relative = (args.bundle_dir / args.student).resolve().relative_to(REPO_ROOT)
             folder = extract_bundle(

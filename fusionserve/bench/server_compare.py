@@ -141,6 +141,7 @@ def server_section(results: BenchResults) -> list[str]:
         "",
         f"Both serve `{new.bundle}` fp32 from the same folder; the in-process pipeline CPU per "
         f"item is {fmt(new.ceiling.cpu_ms_per_item)} ms (measured once, this run).",
+        *_overlay_note(results.config.server_rev_overlay),
         "",
         f"| measure | server at {results.config.server_rev} | this server | new / old |",
         "|---|---|---|---|",
@@ -177,3 +178,13 @@ def stages_section(results: BenchResults) -> list[str]:
             )
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return [*lines, ""]
+
+
+def _overlay_note(paths: tuple[str, ...]) -> list[str]:
+    if not paths:
+        return []
+    names = ", ".join(f"`{p}`" for p in paths)
+    return [
+        f"The old server reads the bundle through this commit's {names} (the bundle's format "
+        "is newer than its revision); everything else, the whole HTTP path included, is its own."
+    ]

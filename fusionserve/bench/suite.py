@@ -54,6 +54,7 @@ class BenchConfig:
     baseline_rev: str | None = None
     server_rev: str | None = None  # serve the student with the server code at this revision too
     server_rev_dir: Path | None = None  # where that code was extracted
+    server_rev_overlay: tuple[str, ...] = ()  # files of it taken from this commit instead
     open_loop_fraction: float = 0.7  # open-loop (Poisson) rate, as a fraction of the best rate
     stages_dir: Path | None = None  # profiled extra pass: flame graphs + per-stage tables
 

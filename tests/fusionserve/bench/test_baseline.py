@@ -24,3 +24,21 @@ def test_unknown_revision_or_path_is_a_clear_error(tmp_path: Path) -> None:
         extract_bundle(REPO_ROOT, "no-such-rev", "exported/wound-student", tmp_path)
     with pytest.raises(BaselineError):
         extract_bundle(REPO_ROOT, "HEAD", "exported/no-such-bundle", tmp_path)
+
+
+def test_server_rev_overlay_takes_named_files_from_head(tmp_path: Path) -> None:
+    """The old server's code, with only the named files as this commit has them."""
+    import subprocess
+
+    from fusionserve.bench.server_rev import extract_server, overlay
+
+    folder = extract_server(REPO_ROOT, "HEAD~1", tmp_path)
+    overlay(REPO_ROOT, ("app/main.py",), folder)
+    head = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "show", "HEAD:app/main.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (folder / "app" / "main.py").read_text() == head
+    assert (folder / "app" / "batcher.py").is_file()  # the rest is the old revision's
