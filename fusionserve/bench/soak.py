@@ -1,8 +1,16 @@
 """Soak with bounds: a real `fusionserve serve`, its maximum rate measured briefly (closed loop
-at the top concurrency, as the benchmark's open-loop level does), then M minutes of the request
-mix (`fusionserve.bench.soak_requests`) at a fraction of it (Poisson arrivals), the server
-process sampled from /proc throughout. Per window: p99 of valid requests, RSS, fds, threads,
-statuses; then the bounds (`fusionserve.bench.soak_bounds`). Non-zero exit when one fails.
+at the top concurrency, as the benchmark's open-loop level does), a burst at the server's
+admission limit, then M minutes of the request mix (`fusionserve.bench.soak_requests`) at a
+fraction of the rate (Poisson arrivals), the server process sampled from /proc throughout.
+
+The burst is part of the warm-up: RSS is a high-water mark (glibc arenas, onnxruntime's arena
+grow with the deepest queue and the largest batch met, and keep what they took), so a server
+that first meets a deep queue mid-soak — a neighbour took the CPU for a while — steps up once
+and stays flat (a 30-minute run on a shared machine showed two such steps, both in windows
+whose p99 was over 1.5 s). Filling the queue first makes growth after warm-up mean a leak.
+
+Per window: p99 of valid requests, RSS, fds, threads, statuses; then the bounds
+(`fusionserve.bench.soak_bounds`). Non-zero exit when one fails.
 
     fusionserve bench soak --minutes 30 --out soak.md --json soak.json
 """
@@ -30,6 +38,7 @@ from fusionserve.bench.wire import Target
 
 RATE_CONCURRENCY = 32  # the benchmark's top level: the rate the server sustains saturated
 RATE_WARMUP = 32
+BURST_ROUNDS = 2  # requests per connection in the admission-limit burst
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -37,7 +46,7 @@ def command_line(args: argparse.Namespace) -> str:
         "fusionserve", "bench", "soak", "--minutes", f"{args.minutes:g}",
         "--bundle-dir", str(args.bundle_dir), "--model", args.model,
         "--task-set", args.task_set, "--fraction", f"{args.fraction:g}",
-        "--window-s", f"{args.window_s:g}",
+        "--window-s", f"{args.window_s:g}", "--burst-concurrency", str(args.burst_concurrency),
     ]  # fmt: skip
     if args.rate is not None:
         argv += ["--rate", f"{args.rate:g}"]
@@ -55,6 +64,15 @@ def measure_max_rate(base_url: str, bodies: list[tuple[bytes, str]], requests: i
     return load.throughput
 
 
+def burst(base_url: str, bodies: list[tuple[bytes, str]], concurrency: int) -> None:
+    """`concurrency` clients at once (QUEUE_SIZE by default: all the server admits); answers,
+    429s included, are not counted: this is warm-up."""
+    if concurrency > 0:
+        asyncio.run(
+            run_load(f"{base_url}/predict", bodies, concurrency, BURST_ROUNDS * concurrency)
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     samples = load_dev_samples(args.task_set, args.datasets_root, limit=args.samples)
     port = free_port()
@@ -65,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
     loadavg = os.getloadavg()
     with running_server(cmd, base_url, env, cwd=REPO_ROOT) as server:
         max_rate = None
+        bodies = [multipart_body(s) for s in samples]
         if args.rate is None:
-            bodies = [multipart_body(s) for s in samples]
             max_rate = measure_max_rate(base_url, bodies, args.rate_requests)
+        burst(base_url, bodies, args.burst_concurrency)
         rate = args.rate or args.fraction * (max_rate or 0.0)
         print(f"soak: {args.minutes:g} min at {rate:.1f} req/s", file=sys.stderr, flush=True)
         target = Target("127.0.0.1", port, "/predict")

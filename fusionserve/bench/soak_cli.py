@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate-requests", type=int, default=400, help="requests timed to measure the max rate"
     )
+    parser.add_argument(
+        "--burst-concurrency",
+        type=int,
+        default=256,
+        help="warm-up burst: this many clients at once (default: QUEUE_SIZE; 0 = none)",
+    )
     parser.add_argument("--window-s", type=float, default=60.0, help="report window (seconds)")
     parser.add_argument("--sample-s", type=float, default=2.0, help="/proc sampling period")
     parser.add_argument("--seed", type=int, default=0)

@@ -2,8 +2,9 @@
 with the server process sampled from /proc and its own status counts read at each window's end.
 
 Latency counts from each request's scheduled arrival (no coordinated omission, as in
-`fusionserve.bench.open_loop`). Keep-alive connections are reused, least recently used first,
-and reopened when idle for longer than the server would keep them. An oversized request gets a
+`fusionserve.bench.open_loop`). Keep-alive connections are reused, most recently used first,
+and closed once idle for IDLE_REOPEN_S (before the server would close them): the server's open
+fds then follow the load, not the highest concurrency a burst reached. An oversized request gets a
 fresh connection and closes it (the server does not read the body it refused); a disconnect
 opens its own, sends part or all of its request, waits a moment and closes without reading.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import sys
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -49,28 +51,26 @@ class SoakPlan:
 
 
 class _Pool:
-    """Idle keep-alive connections, least recently used first."""
+    """Idle keep-alive connections, most recently used first; the surplus a burst opened goes
+    idle and is closed, so the connections held follow the load (not its peak so far)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.idle: deque[tuple[float, Connection]] = deque()
-        self.opened: list[Connection] = []
+        self.idle: deque[tuple[float, Connection]] = deque()  # oldest use on the left
 
     def take(self) -> Connection:
-        while self.idle:
-            last_used, connection = self.idle.popleft()
-            if time.monotonic() - last_used < IDLE_REOPEN_S:
-                return connection
-            connection.close()
-        self.opened.append(Connection(self.target))
-        return self.opened[-1]
+        now = time.monotonic()
+        while self.idle and now - self.idle[0][0] >= IDLE_REOPEN_S:
+            self.idle.popleft()[1].close()
+        return self.idle.pop()[1] if self.idle else Connection(self.target)
 
     def give(self, connection: Connection) -> None:
         self.idle.append((time.monotonic(), connection))
 
     def close(self) -> None:
-        for connection in self.opened:
-            connection.close()
+        """Once every request is answered, each connection is idle here."""
+        while self.idle:
+            self.idle.pop()[1].close()
 
 
 def server_statuses(text: str) -> Counter[int]:
@@ -129,6 +129,7 @@ class Soak:
             now_window = min(int(t_s / self.plan.window_s), len(self.tallies))
             if now_window > window and window < len(self.tallies):
                 await self._count_server(self.tallies[window])
+                print(self.tallies[window].progress(window), file=sys.stderr, flush=True)
                 window = now_window
             if t_s < self.plan.duration_s:  # not the drain after the last arrival
                 self._window(t_s).samples.append(sample_process(self.plan.pid, t_s))

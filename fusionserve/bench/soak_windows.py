@@ -34,6 +34,20 @@ class WindowTally:
     def sent_and_closed(self) -> None:
         self.statuses["disconnect sent"] += 1
 
+    def progress(self, index: int) -> str:
+        """One line while the soak runs (the report comes at the end)."""
+        last = self.samples[-1] if self.samples else None
+        memory = (
+            f"RSS {last.rss_mb:.0f} MiB, fds {last.fds}, threads {last.threads}" if last else ""
+        )
+        p99 = _percentile(self.valid_ms, 99)
+        return (
+            f"window {index + 1}: {sum(self.statuses.values())} requests, p99 "
+            f"{'n/a' if p99 is None else f'{p99:.0f} ms'}, {memory}, unexpected "
+            f"{sum(self.unexpected.values())}, server 5xx "
+            f"{sum(v for k, v in self.server.items() if k >= 500)}"
+        )
+
 
 @dataclass(frozen=True)
 class WindowSummary:

@@ -20,7 +20,7 @@ def test_soak_runs_for_real(bench_bundle_dir: Path, medpix_root: Path, tmp_path:
     argv = [
         "bench", "soak", "--minutes", "0.2", "--window-s", "6", "--sample-s", "0.5",
         "--bundle-dir", str(bench_bundle_dir), "--datasets-root", str(medpix_root.parent),
-        "--samples", "8", "--rate-requests", "64", "--fraction", "0.1",
+        "--samples", "8", "--rate-requests", "64", "--fraction", "0.1", "--burst-concurrency", "32",
         "--out", str(out), "--json", str(out_json),
     ]  # fmt: skip
     assert main(argv) == 0, out.read_text() if out.exists() else "no report"
