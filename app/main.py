@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -50,6 +51,12 @@ DESCRIPTION = (
     'Protocol) `{"error": "..."}` with the code in the `X-Error-Code` header.'
 )
 
+# How long a thread may keep the GIL while another waits for it (CPython's default is 5 ms). The
+# inference thread needs it for a moment after each run to hand over outputs and take its next
+# batch, and each preprocessing worker between decoding and tokenising; at 5 ms every such
+# moment could idle the model or delay an item by up to 5 ms behind the event loop (issue 26).
+GIL_SWITCH_S = 0.001
+
 
 def lifespan(
     service: InferenceService, drain: GracefulDrain
@@ -59,6 +66,7 @@ def lifespan(
 
     @contextlib.asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(GIL_SWITCH_S)
         with drain.sigterm_hook():
             loading = asyncio.create_task(service.registry.load_all(), name="load-bundles")
             loading.add_done_callback(_freeze_startup_objects)
