@@ -62,7 +62,11 @@ class Handoff:
             return
         self.preprocess_s = time.perf_counter() - self._start
         self.prepared = prepared
-        self.batcher.submit_announced(prepared, self.deadline, self.outcome)
+        try:
+            self.batcher.submit_announced(prepared, self.deadline, self.outcome)
+        except Exception as exc:  # a hook failed: answer the caller, never leave it waiting
+            resolve_soon(self.loop, self.outcome, error=exc)
+            raise
 
 
 class InferenceService:

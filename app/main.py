@@ -131,6 +131,9 @@ def create_app(settings: Settings | None = None, hooks: ServingHooks | None = No
         lifespan=lifespan(service, drain),
         docs_url=None,  # install_openapi serves /docs and /redoc offline, under a CSP
         redoc_url=None,
+        # The service exports Prometheus metrics; FastAPI's native OpenTelemetry, unused, looked
+        # up the global providers (environment reads) on every request (issue 26).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     install_error_handlers(app)

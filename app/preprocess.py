@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,7 @@ from app.contract.text import TextEncoder
 from app.errors import QueueFull
 
 T = TypeVar("T")
+logger = logging.getLogger("fusionserve.preprocess")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class PreprocessPool:
         while (job := self._jobs.get()) is not None:
             try:
                 job()
+            except Exception:  # a job reports its own outcome; this is a bug, not a request's
+                logger.exception("a preprocessing job raised; the worker goes on")
             finally:
                 with self._lock:
                     self.pending -= 1
