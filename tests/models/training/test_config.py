@@ -172,7 +172,7 @@ def test_to_dict_lists_every_section_in_schema_order() -> None:
     raw = TrainConfig.from_dict(BASE).to_dict()
     assert list(raw) == [
         "name", "role", "data", "model", "output_dir", "tokenizer", "optim", "distill",
-        "init", "pretrain_vision", "seed", "ensemble", "threads", "provenance",
+        "init", "pretrain_vision", "seed", "ensemble", "late_fusion", "threads", "provenance",
     ]  # fmt: skip
     assert raw["optim"]["select"] == "best" and raw["data"]["columns"] == {}
 
