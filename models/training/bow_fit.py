@@ -95,8 +95,8 @@ def fit_text_model(
     groups = text_groups(np.concatenate([train_counts, dev_counts]))
     report: dict[str, Any] = {}
     for task, module in enumerate(bow.heads):
-        head = module if isinstance(module, nn.Linear) else None
-        assert head is not None
+        assert isinstance(module, nn.Linear)
+        head = module
         y_train = train.labels[:, task].numpy()
         pooled_y = np.concatenate([y_train, dev.labels[:, task].numpy()])
         scores = cross_validate_c(pooled_x, pooled_y, groups, cs, folds, seed)

@@ -77,8 +77,8 @@ def late_fuse(
         chosen.append(pick)
         weight_report[name] = scores
     model.set_task_weights(chosen)
-    views = dev_views(model, data.dev, data.spec.task_names, recipe.data.batch_size)
-    names = data.spec.task_names
+    names, batch_size = data.spec.task_names, recipe.data.batch_size
+    views = dev_views(model, data.dev, names, batch_size)
     fusion_report = {
         "sources": list(SOURCES),
         "weights": {name: list(chosen[t]) for t, name in enumerate(names)},
@@ -100,7 +100,10 @@ def late_fuse(
         "checkpoint": str(out / CHECKPOINT_NAME),
         "late_fusion": fusion_report,
         **views,
-        "network": {"checkpoint": str(network_path), **dev_views(network, data.dev, names, 32)},
+        "network": {
+            "checkpoint": str(network_path),
+            **dev_views(network, data.dev, names, batch_size),
+        },
     }
     write_metrics(out / METRICS_NAME, payload)
     return payload
