@@ -63,7 +63,10 @@ class LoadedBundle:
 
 
 def add_domain_scores(domain: DomainModel, outputs: list[Outputs]) -> None:
-    """Replace each item's domain parts by its per-side scores (one batched computation)."""
+    """Replace each item's domain parts by its per-side scores (one batched computation);
+    nothing to do when the graph computed the scores itself (`DomainSpec.scores_in_graph`)."""
+    if outputs and all(key in outputs[0] for key in SCORE_KEYS.values()):
+        return
     values = {
         name: outputs[0].pop(name)[None]  # one item: a view, no copy
         if len(outputs) == 1

@@ -17,10 +17,10 @@ import numpy as np
 import onnxruntime as ort
 
 from app.contract.graph import (
-    domain_widths,
     graph_feeds,
     has_dynamic_text,
     output_widths,
+    served_domain_outputs,
     signature_problems,
 )
 from app.contract.manifest import INT8_MODEL_FILE, MODEL_FILE, Manifest
@@ -143,6 +143,6 @@ def load_onnx_model(bundle_dir: Path, manifest: Manifest, settings: RuntimeSetti
         session = open_session(path, runtime_options(settings))
     if problems := signature_problems(session, manifest):
         raise ValueError(f"{path.name}: " + "; ".join(problems))
-    outputs = list(output_widths(manifest) | domain_widths(manifest))
+    outputs = list(output_widths(manifest)) + served_domain_outputs(manifest)
     bound = uses_io_binding(settings.io_binding, session.get_providers()[0])
     return OnnxModel(session, outputs, precision, path.name, has_dynamic_text(session), bound)

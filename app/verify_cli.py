@@ -22,7 +22,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.contract.domain import DomainModel, DomainModelError
-from app.contract.domain_bundle import domain_self_test_problems, load_bundle_domain
+from app.contract.domain_bundle import (
+    domain_self_test_problems,
+    graph_score_problems,
+    load_bundle_domain,
+)
 from app.contract.graph import signature_problems
 from app.contract.image import ImageDecodeError
 from app.contract.manifest import (
@@ -176,6 +180,9 @@ def _check_model(
         }
         for problem in domain_self_test_problems(manifest, case.precision, scores):
             report.problems.append(f"{file_name}: self-test {problem}")
+        if manifest.domain is not None and manifest.domain.scores_in_graph:
+            for problem in graph_score_problems(scores, row):
+                report.problems.append(f"{file_name}: {problem}")
     if report.ok:
         report.passed.append(f"{file_name} self-test max |Δ| {worst:.1e} ≤ {case.tolerance:.0e}")
         if domain is not None:

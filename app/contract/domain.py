@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.contract.domain_scorer import DomainScorer
+from app.contract.domain_scorer import DomainScorer, ScoringPlan
 
 DOMAIN_FILE = "domain.npz"
 DOMAIN_METHOD = "mahalanobis-ledoit-wolf"
@@ -105,6 +105,11 @@ class DomainModel:
     method: str = DOMAIN_METHOD
     version: int = DOMAIN_VERSION
     _scorer: DomainScorer = field(init=False, repr=False, compare=False)
+
+    @property
+    def plan(self) -> ScoringPlan:
+        """The arrays serving scores with (for the graph form, `models.export.domain_graph`)."""
+        return self._scorer.plan
 
     def __post_init__(self) -> None:
         parts = [(side, part_output(side, part), m) for (side, part), m in self.parts.items()]

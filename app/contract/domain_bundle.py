@@ -16,6 +16,8 @@ from app.contract.manifest import Manifest
 # |got - recorded| / max(1, recorded): fp32 scores differ only by float rounding; int8 kernels
 # differ per CPU (see app.contract.self_test), and a distance sums many of those differences.
 DOMAIN_TOLERANCE = {"fp32": 1e-3, "int8": 0.1}
+# |graph − numpy| / max(1, numpy) for the same graph run (measured: under 3e-7)
+GRAPH_SCORE_TOLERANCE = 1e-5
 
 
 def load_bundle_domain(bundle_dir: Path, manifest: Manifest) -> DomainModel | None:
@@ -53,6 +55,21 @@ def domain_self_test_problems(
         if not np.isfinite(have) or abs(have - want) > tolerance * max(1.0, abs(want)):
             problems.append(
                 f"domain score ({side}) {have:.4f}, recorded {want:.4f} (tolerance {tolerance})"
+            )
+    return problems
+
+
+def graph_score_problems(
+    reference: Mapping[str, float], row: Mapping[str, np.ndarray]
+) -> list[str]:
+    """How the graph's own scores (`scores_in_graph`) differ from the numpy form's on the same
+    parts (empty: none). Both run the same float32 product; the rest is float64."""
+    problems = []
+    for side, want in reference.items():
+        have = float(np.asarray(row[SCORE_KEYS[side]]).reshape(-1)[0])
+        if not abs(have - want) <= GRAPH_SCORE_TOLERANCE * max(1.0, abs(want)):
+            problems.append(
+                f"graph domain score ({side}) {have:.6f}, the domain file gives {want:.6f}"
             )
     return problems
 

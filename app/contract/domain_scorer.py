@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class _Group:
+class PartGroup:
     """Parts scored by one product: their centred values side by side, times a block-diagonal
     [Σd, Σ(k + C)] matrix. Parts with a rest variance each form their own group (their
     squared norm is needed too); all full-rank parts share one."""
@@ -41,7 +41,7 @@ class _Group:
 _Entry = tuple[str, np.ndarray, np.ndarray]  # graph output, center f64 [d], project f64 [d, m]
 
 
-def _group(parts: Sequence[_Entry], residual: float) -> _Group:
+def _group(parts: Sequence[_Entry], residual: float) -> PartGroup:
     """(output, center f64 [d], project f64 [d, m]) per part → one group."""
     project = np.zeros((sum(c.size for _, c, _ in parts), sum(p.shape[1] for *_, p in parts)))
     row = col = 0
@@ -49,7 +49,21 @@ def _group(parts: Sequence[_Entry], residual: float) -> _Group:
         project[row : row + center.size, col : col + proj.shape[1]] = proj
         row, col = row + center.size, col + proj.shape[1]
     center = np.concatenate([c for _, c, _ in parts]).astype(np.float32)
-    return _Group([o for o, _, _ in parts], center, project.astype(np.float32), residual)
+    return PartGroup([o for o, _, _ in parts], center, project.astype(np.float32), residual)
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """The precomputed arrays both scoring forms read: numpy here, and the nodes export appends
+    to the graph (`models.export.domain_graph`), so the two cannot drift."""
+
+    groups: list[PartGroup]
+    weights: np.ndarray  # f64 [Σ(k + C), parts]: each part's weighted squares, summed
+    linear: np.ndarray  # intp [parts, C]: where each part's linear terms sit in y
+    constants: np.ndarray  # f64 [parts, C]
+    wide: list[int]  # parts index of each wide group, in group order
+    thresholds: np.ndarray  # f64 [parts]
+    sides: dict[str, slice]  # side → its parts' columns (side by side, `PART_KEYS` order)
 
 
 class DomainScorer:
@@ -71,7 +85,7 @@ class DomainScorer:
             constants.append(m.residual * (means * means).sum(axis=1) + (proj * proj) @ m.weights)
         # columns of y (the groups' products side by side): per part, k squares then C linear
         ordered = full + wide
-        self._groups = ([_group([e for e, _ in full], 0.0)] if full else []) + [
+        groups = ([_group([e for e, _ in full], 0.0)] if full else []) + [
             _group([e], m.residual) for e, m in wide
         ]
         by_output = {output: i for i, (_, output, _) in enumerate(parts)}
@@ -86,21 +100,24 @@ class DomainScorer:
             linear_columns[i] = np.arange(col + k, col + k + classes)
             col += k + classes
         sides = [side for side, _, _ in parts]
-        self._weights = weights  # [Σ(k + C), parts]: each part's weighted squares, summed
-        self._linear = linear_columns  # [parts, C]: where each part's linear terms sit in y
-        self._constants = np.stack(constants)  # [parts, C]
-        self._wide = order[len(full) :]  # parts index of each wide group, in group order
-        self._thresholds = np.asarray([m.threshold for *_, m in parts])  # [parts]
-        # side → its parts' columns (parts come side by side, `PART_KEYS` order)
-        self._sides = {
-            s: slice(sides.index(s), len(sides) - sides[::-1].index(s))
-            for s in dict.fromkeys(sides)
-        }
+        self.plan = ScoringPlan(
+            groups=groups,
+            weights=weights,
+            linear=linear_columns,
+            constants=np.stack(constants),
+            wide=order[len(full) :],
+            thresholds=np.asarray([m.threshold for *_, m in parts]),
+            sides={
+                s: slice(sides.index(s), len(sides) - sides[::-1].index(s))
+                for s in dict.fromkeys(sides)
+            },
+        )
 
     def scores(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """side → [B] largest part distance / threshold, from graph output → [B, d]."""
+        plan = self.plan
         products, norms = [], []
-        for group in self._groups:
+        for group in plan.groups:
             stacked = [np.asarray(values[o], dtype=np.float32) for o in group.outputs]
             x = (
                 stacked[0] if len(stacked) == 1 else np.concatenate(stacked, axis=1)
@@ -111,9 +128,9 @@ class DomainScorer:
         y = (products[0] if len(products) == 1 else np.concatenate(products, axis=1)).astype(
             np.float64
         )
-        quad = (y * y) @ self._weights  # [B, parts]
-        for i, norm in zip(self._wide, norms, strict=True):
+        quad = (y * y) @ plan.weights  # [B, parts]
+        for i, norm in zip(plan.wide, norms, strict=True):
             quad[:, i] += norm
-        d2 = y[:, self._linear] + self._constants + quad[:, :, None]  # [B, parts, C]
-        distance = np.sqrt(np.maximum(d2.min(axis=2), 0.0)) / self._thresholds
-        return {side: distance[:, cols].max(axis=1) for side, cols in self._sides.items()}
+        d2 = y[:, plan.linear] + plan.constants + quad[:, :, None]  # [B, parts, C]
+        distance = np.sqrt(np.maximum(d2.min(axis=2), 0.0)) / plan.thresholds
+        return {side: distance[:, cols].max(axis=1) for side, cols in plan.sides.items()}

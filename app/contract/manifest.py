@@ -91,6 +91,9 @@ class DomainSpec(BaseModel):
     fitted_on: dict[str, Any] = Field(default_factory=dict)  # splits, sample counts, labels
     self_test: dict[str, dict[str, float]] = Field(default_factory=dict)  # fp32/int8 → side
     metrics: dict[str, Any] = Field(default_factory=dict)  # flag rates measured at export
+    # True: the graph itself outputs the per-side scores (`domain_score_<side>`, f64[B], from
+    # this file's values: `models.export.domain_graph`); serving fetches those, not the parts
+    scores_in_graph: bool = False
 
 
 class Manifest(BaseModel):

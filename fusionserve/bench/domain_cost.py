@@ -1,15 +1,17 @@
-"""What the domain check adds to serving: its scoring time over the graph's, per bundle.
+"""What the domain check adds to serving: the whole check's time over the graph's, per bundle.
 
     python -m fusionserve.bench.domain_cost [--exported exported]
         [--datasets-root ../shared/datasets] [--batch 1 8]
 
 Each bundle with a domain check is loaded as served (`app.bundle_loader.load_bundle`, fp32,
-one intra-op thread) and its task set's dev cases are prepared as served. Per round and batch
-size, the same batches go through the graph (`OnnxModel.run_batch`, the session run and the
-per-item split) and then through the domain scoring serving adds to it
-(`app.loaded_bundle.add_domain_scores`); rounds alternate so machine noise hits both alike.
-Printed per bundle and batch size: median ms per item of each and their ratio (the issue's
-budget: at most 0.05).
+one intra-op thread) and its task set's dev cases are prepared as served. The baseline is the
+same graph cut to the task outputs (onnx's `Extractor`: every node only the check needs is
+gone: input statistics, the early-block pools, the scoring); against it runs what serving
+runs (`LoadedBundle.run_batch`: the full graph, the per-item split, and numpy scoring for
+bundles whose graph does not score). Both go through `OnnxModel.run_batch` on the same
+batches, alternating per round so machine noise hits both alike. Printed per bundle and batch
+size: median ms per item of each, the difference, and its ratio to the baseline (the issue's
+budget: at most 0.05). Needs the `onnx` package (the train or dev extra).
 """
 
 from __future__ import annotations
@@ -17,32 +19,45 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.bundle_loader import load_bundle
-from app.contract.manifest import MANIFEST_FILE
-from app.contract.session import CPU
-from app.loaded_bundle import LoadedBundle, add_domain_scores
+from app.contract.graph import INPUT_NAMES, output_widths
+from app.contract.manifest import MANIFEST_FILE, MODEL_FILE
+from app.contract.session import CPU, open_session
+from app.loaded_bundle import LoadedBundle
+from app.runtime import OnnxModel, runtime_options
 from app.settings import Settings
 from fusionserve.bench.samples import load_dev_samples
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
-def _round(bundle: LoadedBundle, batches: list[list[Any]]) -> tuple[float, float]:
-    """(graph seconds, domain seconds) over every batch once."""
-    assert bundle.domain is not None
-    graph = domain = 0.0
+def _task_only(bundle: LoadedBundle) -> OnnxModel:
+    """The bundle's fp32 graph cut to its task outputs, opened as serving opens it."""
+    import onnx  # the train/dev extra: not part of the serving install
+    from onnx.utils import Extractor
+
+    graph = onnx.load(str(bundle.bundle_dir / MODEL_FILE))
+    outputs = list(output_widths(bundle.manifest))
+    cut = Extractor(graph).extract_model(list(INPUT_NAMES), outputs)
+    options = runtime_options(bundle.settings)
+    with tempfile.TemporaryDirectory(prefix="fusionserve-cut-") as workdir:
+        path = Path(workdir) / MODEL_FILE
+        onnx.save(cut, str(path))
+        session = open_session(path, options)
+    return OnnxModel(session, outputs, "fp32", "task-only", bundle.onnx.dynamic_text)
+
+
+def _seconds(run: Callable[[list[Any]], object], batches: list[list[Any]]) -> float:
+    start = time.perf_counter()
     for items in batches:
-        start = time.perf_counter()
-        outputs = bundle.onnx.run_batch(items)
-        middle = time.perf_counter()
-        add_domain_scores(bundle.domain, outputs)
-        domain += time.perf_counter() - middle
-        graph += middle - start
-    return graph, domain
+        run(items)
+    return time.perf_counter() - start
 
 
 def measure(
@@ -53,20 +68,38 @@ def measure(
     bundle = load_bundle(bundle_dir, settings)
     if bundle.domain is None:
         return None
+    baseline = _task_only(bundle)
     samples = load_dev_samples(bundle.manifest.task_set, datasets, cases)
     items = [bundle.prepare(s.image, s.text) for s in samples]
     batches = [items[i : i + batch] for i in range(0, len(items) - batch + 1, batch)]
-    _round(bundle, batches)  # warm caches and allocators
-    graph, domain = zip(*(_round(bundle, batches) for _ in range(rounds)), strict=True)
+    plain: list[float] = []
+    served: list[float] = []
+    for round_ in range(rounds + 1):  # round 0 warms caches and allocators
+        if round_ % 2:  # alternate the order too
+            served_s, plain_s = (
+                _seconds(bundle.run_batch, batches),
+                _seconds(baseline.run_batch, batches),
+            )
+        else:
+            plain_s, served_s = (
+                _seconds(baseline.run_batch, batches),
+                _seconds(bundle.run_batch, batches),
+            )
+        if round_:
+            plain.append(plain_s)
+            served.append(served_s)
     per_item = 1000 / (len(batches) * batch)
-    graph_ms, domain_ms = statistics.median(graph) * per_item, statistics.median(domain) * per_item
+    graph_ms = statistics.median(plain) * per_item
+    served_ms = statistics.median(served) * per_item
     return {
         "bundle": bundle.name,
         "batch": batch,
         "items": len(batches) * batch,
+        "scores_in_graph": bool(bundle.manifest.domain and bundle.manifest.domain.scores_in_graph),
         "graph_ms_per_item": round(graph_ms, 4),
-        "domain_ms_per_item": round(domain_ms, 4),
-        "domain_over_graph": round(domain_ms / graph_ms, 4),
+        "served_ms_per_item": round(served_ms, 4),
+        "domain_ms_per_item": round(served_ms - graph_ms, 4),
+        "domain_over_graph": round((served_ms - graph_ms) / graph_ms, 4),
     }
 
 

@@ -7,7 +7,8 @@ texts, and the image backbone's early-block tap where it has one);
 after, `fit_bundle_domain` runs the *exported* fp32 graph over train and dev (the check is fitted
 to what the service will compute), fits `domain.npz` into the bundle, and measures it: own dev
 and train flag rates, the fixed synthetic images (`models.data.synthetic`), the int8 graph's
-own dev rate, the empty-text fallback, and the self-test sample's scores per graph.
+own dev rate, the empty-text fallback, and the self-test sample's scores per graph; then
+appends the scoring to each graph file (`models.export.domain_graph`), checked on dev.
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 from torch import nn
 
-from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, DomainModel
+from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, SCORE_KEYS, DomainModel
+from app.contract.domain_bundle import GRAPH_SCORE_TOLERANCE
 from app.contract.graph import INPUT_NAMES
 from app.contract.image import preprocess_image
-from app.contract.manifest import TOKENIZER_FILE, DomainSpec, Preprocessing
+from app.contract.manifest import (
+    INT8_MODEL_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    DomainSpec,
+    Preprocessing,
+)
 from app.contract.self_test import SELF_TEST_LIMITS, self_test_inputs
 from app.contract.text import TextEncoder
 from models.data.synthetic import synthetic_images
@@ -40,7 +48,8 @@ from models.export.domain_features import (
     token_table,
 )
 from models.export.domain_fit import FALSE_FLAG_RATE, fit_domain
-from models.export.ort_eval import run_session
+from models.export.domain_graph import add_domain_scores_to_file
+from models.export.ort_eval import make_session, run_session
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -151,6 +160,8 @@ def fit_bundle_domain(
         int8_dev = _outputs(sessions["int8"], dev.rows(len(dev)), batch)
         metrics["int8_own_dev"] = _rates(model.scores(int8_dev))
     feeds = self_test_inputs(sample[0], sample[1], staging / TOKENIZER_FILE, pre)
+    self_test = {p: _sample_scores(model, s, feeds) for p, s in sessions.items()}
+    metrics["graph_scores_max_abs_diff"] = _scores_into_graphs(model, staging, sessions, dev)
     return DomainSpec(
         file=DOMAIN_FILE,
         method=model.method,
@@ -163,6 +174,36 @@ def fit_bundle_domain(
             "class_means": "task 1 labels",
             "per_part_rate": round(per_part, 4),
         },
-        self_test={p: _sample_scores(model, s, feeds) for p, s in sessions.items()},
+        self_test=self_test,
         metrics=metrics,
+        scores_in_graph=True,
     )
+
+
+def _scores_into_graphs(
+    model: DomainModel,
+    staging: Path,
+    sessions: Mapping[str, ort.InferenceSession],
+    dev: DevSet,
+    batch: int = 32,
+) -> float:
+    """Append the scoring nodes to each graph file in `staging` (`models.export.domain_graph`)
+    and check them on dev against the numpy form on the same run; fails the export beyond
+    `GRAPH_SCORE_TOLERANCE` → the largest |graph − numpy| seen."""
+    worst = 0.0
+    for precision in sessions:
+        path = staging / (MODEL_FILE if precision == "fp32" else INT8_MODEL_FILE)
+        add_domain_scores_to_file(path, model)
+        session = make_session(path)
+        out = run_session(session, *dev.rows(len(dev)), batch_size=batch)
+        reference = model.scores({name: out[name] for name in model.widths()})
+        for side, want in reference.items():
+            have = out[SCORE_KEYS[side]]
+            gap = np.abs(have - want) / np.maximum(1.0, np.abs(want))
+            if not np.all(gap <= GRAPH_SCORE_TOLERANCE):
+                raise RuntimeError(
+                    f"{path.name}: in-graph domain scores ({side}) differ from the numpy form "
+                    f"by up to {float(np.max(gap)):.2e}"
+                )
+            worst = max(worst, float(np.max(np.abs(have - want))))
+    return worst
