@@ -16,8 +16,10 @@ from app.contract.manifest import Manifest
 # |got - recorded| / max(1, recorded): fp32 scores differ only by float rounding; int8 kernels
 # differ per CPU (see app.contract.self_test), and a distance sums many of those differences.
 DOMAIN_TOLERANCE = {"fp32": 1e-3, "int8": 0.1}
-# |graph − numpy| / max(1, numpy) for the same graph run (measured: under 3e-7)
-GRAPH_SCORE_TOLERANCE = 1e-5
+# |graph − numpy| / max(1, numpy) for the same graph run: both are float32 products summed in
+# different orders (MLAS, OpenBLAS), and a part's rest-variance term cancels against its linear
+# terms (measured up to 1.8e-4 on the MedPix student's text side): fp32's self-test tolerance
+GRAPH_SCORE_TOLERANCE = DOMAIN_TOLERANCE["fp32"]
 
 
 def load_bundle_domain(bundle_dir: Path, manifest: Manifest) -> DomainModel | None:

@@ -1,8 +1,9 @@
 """The domain check fitted by the real `fusionserve export` (the tiny MedPix model on the full
 train and dev splits): the bundle lists `domain.npz` with its sha256, the graph has the domain
-outputs (four: the tiny model's backbone has no early block), the manifest states how it was
-fitted and what it measured, verify recomputes the sample's scores, and a changed domain file or
-recorded score fails verify."""
+outputs (four: the tiny model's backbone has no early block) and scores them itself, serving
+fetches only the scores, the manifest states how it was fitted and what it measured, verify
+recomputes the sample's scores, and a changed domain file or recorded score, or a graph that
+disagrees with its domain file, fails verify."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
-from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, DomainModel
+from app.bundle_loader import load_bundle
+from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, SCORE_KEYS, DomainModel
+from app.contract.domain_bundle import GRAPH_SCORE_TOLERANCE
 from app.contract.manifest import MODEL_FILE, Manifest, sha256_file
+from app.contract.self_test import bundle_self_test_inputs
+from app.settings import Settings
 from app.verify_cli import verify_bundle
 
 
@@ -43,6 +49,45 @@ def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
     report = verify_bundle(tiny_bundle)
     assert report.ok, report.problems
     assert any("domain scores" in line for line in report.passed)
+
+
+def test_the_graph_scores_and_serving_fetches_only_the_scores(tiny_bundle: Path) -> None:
+    manifest = Manifest.load(tiny_bundle)
+    assert manifest.domain is not None and manifest.domain.scores_in_graph
+    assert 0 <= manifest.domain.metrics["graph_scores_max_abs_diff"] < 0.01
+    bundle = load_bundle(tiny_bundle, Settings(precision="fp32", intra_op_threads=1))
+    fetched = bundle.onnx.output_names
+    assert set(SCORE_KEYS.values()) <= set(fetched)
+    assert not set(DOMAIN_OUTPUTS) & set(fetched)  # the parts stay in the graph, unfetched
+    session = ort.InferenceSession(str(tiny_bundle / MODEL_FILE))
+    names = [o.name for o in session.get_outputs()]
+    feeds = bundle_self_test_inputs(tiny_bundle, manifest)
+    full = dict(zip(names, session.run(names, feeds), strict=True))
+    assert bundle.domain is not None
+    want = bundle.domain.scores({name: full[name] for name in bundle.domain.widths()})
+    item = bundle.prepare(
+        (tiny_bundle / manifest.self_test.image).read_bytes(), manifest.self_test.text
+    )
+    row = bundle.run_batch([item])[0]
+    for side, key in SCORE_KEYS.items():
+        assert float(row[key]) == pytest.approx(float(want[side][0]), rel=GRAPH_SCORE_TOLERANCE)
+
+
+def test_verify_fails_when_the_graph_and_the_domain_file_disagree(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """A domain file refitted without re-scoring the graph (thresholds doubled, rehashed)."""
+    edited = tmp_path / "refit"
+    shutil.copytree(tiny_bundle, edited)
+    model = DomainModel.load(edited / DOMAIN_FILE)
+    model.with_thresholds({k: 2 * m.threshold for k, m in model.parts.items()}).save(
+        edited / DOMAIN_FILE
+    )
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["files"][DOMAIN_FILE] = sha256_file(edited / DOMAIN_FILE)
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    problems = verify_bundle(edited).problems
+    assert any("graph domain score" in p for p in problems), problems
 
 
 def test_verify_fails_on_a_changed_domain_file_or_score(tiny_bundle: Path, tmp_path: Path) -> None:
