@@ -124,7 +124,8 @@ class DomainScorer:
             ) - group.center
             products.append(x @ group.project)
             if group.residual:
-                norms.append(group.residual * np.einsum("bd,bd->b", x, x).astype(np.float64))
+                wide = x.astype(np.float64)  # the squared norm cancels: float64, as in the graph
+                norms.append(group.residual * np.einsum("bd,bd->b", wide, wide))
         y = (products[0] if len(products) == 1 else np.concatenate(products, axis=1)).astype(
             np.float64
         )

@@ -11,11 +11,11 @@ EfficientNet-Lite0 (24 channels at 1/4 resolution) flags all 16 synthetic images
 task sets alone; stage 1 misses black images, stage 0 noise.
 
 The block's output is taken by a forward hook, so the graph computes it once: the tap adds
-two global average pools (of the activations and of their squares) to the exported graph, not
-a second pass through the stem. Pools, not ReduceMean: onnxruntime runs them on its blocked
-channel layout, where a ReduceMean made it convert the activations back first (measured on
-the MedPix student at batch 1: the ReduceMean form cost 3.2 % of the graph; the values agree
-to 2e-6).
+two whole-map average pools (of the activations and of their squares) to the exported graph,
+not a second pass through the stem. Pools, not ReduceMean: onnxruntime runs pools on its
+blocked channel layout, where a ReduceMean made it convert the activations back first
+(measured on the MedPix student at batch 1: the ReduceMean form cost 3.2 % of the graph; the
+one-pass variance agrees with torch.std to 2e-6).
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ class EarlyFeatures(nn.Module):
         if not self._seen:
             raise RuntimeError("the tapped block did not run in this forward pass")
         x = self._seen.pop()
-        n = x.shape[2] * x.shape[3]
-        mean = functional.adaptive_avg_pool2d(x, 1).flatten(1)
-        mean_of_squares = functional.adaptive_avg_pool2d(x * x, 1).flatten(1)
+        size = (int(x.shape[2]), int(x.shape[3]))  # fixed by the image size: an AveragePool
+        n = size[0] * size[1]
+        mean = functional.avg_pool2d(x, size).flatten(1)
+        mean_of_squares = functional.avg_pool2d(x * x, size).flatten(1)
         variance = (mean_of_squares - mean * mean).clamp_min(0.0) * (n / max(n - 1, 1))
         return torch.cat([mean, variance.sqrt()], dim=1)  # the unbiased std, as torch.std
 

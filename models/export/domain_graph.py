@@ -52,7 +52,7 @@ class _Builder:
 def _distances(b: _Builder, domain: DomainModel) -> str:
     """Nodes for [B, parts] distance / threshold (f64), as `DomainScorer.scores` computes it."""
     plan = domain.plan
-    products, norms = [], []
+    products, wide = [], []
     for i, group in enumerate(plan.groups):
         x = (
             group.outputs[0]
@@ -64,22 +64,25 @@ def _distances(b: _Builder, domain: DomainModel) -> str:
             b.node("MatMul", [centred, b.constant(f"g{i}/project", group.project)], f"g{i}/y")
         )
         if group.residual:
-            square = b.node("Mul", [centred, centred], f"g{i}/square")
-            axes = b.constant(f"g{i}/axes", np.asarray([1], dtype=np.int64))
-            norm = b.node("ReduceSum", [square, axes], f"g{i}/norm", keepdims=1)
-            norm64 = b.node("Cast", [norm], f"g{i}/norm64", to=TensorProto.DOUBLE)
-            residual = b.constant(f"g{i}/residual", np.asarray(group.residual, dtype=np.float64))
-            norms.append(b.node("Mul", [norm64, residual], f"g{i}/weighted_norm"))
+            wide.append((centred, group))
     y32 = products[0] if len(products) == 1 else b.node("Concat", products, "y32", axis=1)
     y = b.node("Cast", [y32], "y", to=TensorProto.DOUBLE)
     squares = b.node("Mul", [y, y], "y_squared")
     quad = b.node("MatMul", [squares, b.constant("weights", plan.weights)], "quad")
-    if norms:
-        # each wide group's norm into its part's column: [B, wide] @ [wide, parts]
-        place = np.zeros((len(norms), len(plan.thresholds)))
-        place[np.arange(len(norms)), plan.wide] = 1.0
-        stacked = norms[0] if len(norms) == 1 else b.node("Concat", norms, "norms", axis=1)
-        placed = b.node("MatMul", [stacked, b.constant("place", place)], "placed_norms")
+    if wide:
+        # each wide part's residual·|x|² into its column, in float64 (it cancels against the
+        # linear terms): [B, Σd_wide]² @ [Σd_wide, parts], one row block per wide group
+        place = np.zeros((sum(g.center.size for _, g in wide), len(plan.thresholds)))
+        row = 0
+        for (_, group), part in zip(wide, plan.wide, strict=True):
+            place[row : row + group.center.size, part] = group.residual
+            row += group.center.size
+        joined = (
+            wide[0][0] if len(wide) == 1 else b.node("Concat", [c for c, _ in wide], "wide", axis=1)
+        )
+        wide64 = b.node("Cast", [joined], "wide64", to=TensorProto.DOUBLE)
+        norms = b.node("Mul", [wide64, wide64], "wide_squared")
+        placed = b.node("MatMul", [norms, b.constant("place", place)], "placed_norms")
         quad = b.node("Add", [quad, placed], "quad_with_norms")
     linear = b.node(
         "Gather", [y, b.constant("linear", plan.linear.astype(np.int64))], "linear", axis=1
