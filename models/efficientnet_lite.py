@@ -38,6 +38,8 @@ _STAGES = (
 )
 STEM_WIDTH = 32
 FEATURE_WIDTH = 1280
+
+
 # TF's batch norm: momentum .99 (PyTorch's 1 - .99), epsilon 1e-3.
 def _batch_norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)

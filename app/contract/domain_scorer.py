@@ -16,6 +16,7 @@ spreads: served scores are within 1e-6 of the float64 reference on the shipped b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,8 +63,13 @@ class ScoringPlan:
     linear: np.ndarray  # intp [parts, C]: where each part's linear terms sit in y
     constants: np.ndarray  # f64 [parts, C]
     wide: list[int]  # parts index of each wide group, in group order
-    thresholds: np.ndarray  # f64 [parts]
+    thresholds: np.ndarray  # f64 [parts] (already folded into the arrays above)
     sides: dict[str, slice]  # side → its parts' columns (side by side, `PART_KEYS` order)
+
+
+def _scaled(m: PartModel, factor: float) -> PartModel:
+    """The part with its squared distance multiplied by `factor` (its precision scaled)."""
+    return dataclasses.replace(m, weights=m.weights * factor, residual=m.residual * factor)
 
 
 class DomainScorer:
@@ -76,6 +82,9 @@ class DomainScorer:
         wide: list[tuple[_Entry, PartModel]] = []
         constants = []
         for _, output, m in parts:
+            # each part's terms are divided by its threshold², so the minimum over classes is
+            # already (distance / threshold)² and one square root per side ends the scoring
+            m = _scaled(m, 1.0 / m.threshold**2)
             center = m.means.mean(axis=0)
             means = m.means - center
             proj = means @ m.basis
@@ -132,6 +141,6 @@ class DomainScorer:
         quad = (y * y) @ plan.weights  # [B, parts]
         for i, norm in zip(plan.wide, norms, strict=True):
             quad[:, i] += norm
-        d2 = y[:, plan.linear] + plan.constants + quad[:, :, None]  # [B, parts, C]
-        distance = np.sqrt(np.maximum(d2.min(axis=2), 0.0)) / plan.thresholds
-        return {side: distance[:, cols].max(axis=1) for side, cols in plan.sides.items()}
+        d2 = y[:, plan.linear] + plan.constants + quad[:, :, None]  # [B, parts, C], / threshold²
+        nearest = np.maximum(d2.min(axis=2), 0.0)
+        return {side: np.sqrt(nearest[:, cols].max(axis=1)) for side, cols in plan.sides.items()}

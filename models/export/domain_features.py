@@ -6,7 +6,7 @@ the middle of its feature cloud (measured on the shipped MedPix student: AUROC 0
 dev slices against wound photos from features alone). These statistics of the input itself
 react to what such features miss, for any backbone:
 
-- image (`IMAGE_STATS` values, on pixels mapped back to [0, 1] and average-pooled to about
+- image (`IMAGE_STATS` values, on pixels mapped back to [0, 1], every pixel of a grid about
   `STATS_SIZE` px a side): the channel means and the log colourfulness (the mean standard
   deviation across channels): a grey CT/MR slice has none, a photo some;
 - text (`TEXT_STATS` values, per token, averaged over the real tokens): the token's smoothed
@@ -30,7 +30,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional
 
 from app.contract.domain import PART_KEYS, part_output
 
@@ -40,12 +39,12 @@ TEXT_STATS = 4
 # (wound student, MedPix slices vs its photos: AUROC 0.979 with 0.01, 1.000 with 0.001)
 _COLOUR_EPS = 0.001
 _RARE = (3, 10)
-STATS_SIZE = 28  # the pooled side the image statistics are computed on (112 px: 4 x 4 pooling)
+STATS_SIZE = 28  # the grid the image statistics read (112 px: every 4th pixel each way)
 
 
 class ImageStats(nn.Module):
     """pixel_values f32[B,3,S,S] (normalised with `mean`/`std`) → f32[B, IMAGE_STATS]: the
-    channel means and log colourfulness of the image pooled to about `STATS_SIZE` px."""
+    channel means and log colourfulness on a grid of about `STATS_SIZE` px a side."""
 
     mean: Tensor
     std: Tensor
@@ -57,8 +56,8 @@ class ImageStats(nn.Module):
         self.pool = max(1, image_size // STATS_SIZE)
 
     def forward(self, pixel_values: Tensor) -> Tensor:
-        if self.pool > 1:
-            pixel_values = functional.avg_pool2d(pixel_values, self.pool)
+        if self.pool > 1:  # every pool-th pixel: one strided Slice (a pool read all of them)
+            pixel_values = pixel_values[:, :, :: self.pool, :: self.pool]
         x = pixel_values * self.std + self.mean
         spread = x - x.mean(dim=1, keepdim=True)
         colour = ((spread * spread).sum(dim=1) * 0.5).sqrt().mean(dim=(1, 2))  # std over 3

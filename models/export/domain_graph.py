@@ -49,8 +49,9 @@ class _Builder:
         return output
 
 
-def _distances(b: _Builder, domain: DomainModel) -> str:
-    """Nodes for [B, parts] distance / threshold (f64), as `DomainScorer.scores` computes it."""
+def _squared(b: _Builder, domain: DomainModel) -> str:
+    """Nodes for [B, parts] (distance / threshold)² (f64), as `DomainScorer.scores` computes it
+    (the thresholds are folded into the plan's arrays)."""
     plan = domain.plan
     products, wide = [], []
     for i, group in enumerate(plan.groups):
@@ -98,8 +99,7 @@ def _distances(b: _Builder, domain: DomainModel) -> str:
     )
     nearest = b.node("ReduceMin", [d2, axis2], "nearest", keepdims=0)
     zero = b.constant("zero", np.asarray(0.0))
-    distance = b.node("Sqrt", [b.node("Max", [nearest, zero], "nonnegative")], "distance")
-    return b.node("Div", [distance, b.constant("thresholds", plan.thresholds)], "scaled")
+    return b.node("Max", [nearest, zero], "nonnegative")  # (distance / threshold)², [B, parts]
 
 
 def add_domain_scores(model: onnx.ModelProto, domain: DomainModel) -> onnx.ModelProto:
@@ -111,7 +111,7 @@ def add_domain_scores(model: onnx.ModelProto, domain: DomainModel) -> onnx.Model
     if missing:
         raise ValueError(f"the graph lacks the domain parts {missing}")
     b = _Builder()
-    scaled = _distances(b, domain)
+    squared = _squared(b, domain)
     batch = onnx.TensorShapeProto.Dimension()
     batch.CopyFrom(model.graph.output[0].type.tensor_type.shape.dim[0])  # the graph's batch axis
     axis1 = b.constant("axis1", np.asarray([1], dtype=np.int64))
@@ -119,9 +119,9 @@ def add_domain_scores(model: onnx.ModelProto, domain: DomainModel) -> onnx.Model
     for side, cols in domain.plan.sides.items():
         starts = b.constant(f"{side}/start", np.asarray([cols.start], dtype=np.int64))
         ends = b.constant(f"{side}/end", np.asarray([cols.stop], dtype=np.int64))
-        part = b.node("Slice", [scaled, starts, ends, axis1], f"{side}/parts")
-        score = b.node("ReduceMax", [part, axis1], f"{side}/score", keepdims=0)
-        b.nodes.append(helper.make_node("Identity", [score], [SCORE_KEYS[side]]))
+        part = b.node("Slice", [squared, starts, ends, axis1], f"{side}/parts")
+        largest = b.node("ReduceMax", [part, axis1], f"{side}/largest", keepdims=0)
+        b.nodes.append(helper.make_node("Sqrt", [largest], [SCORE_KEYS[side]]))
         info = helper.make_tensor_value_info(SCORE_KEYS[side], TensorProto.DOUBLE, [None])
         info.type.tensor_type.shape.dim[0].CopyFrom(batch)
         outputs.append(info)
