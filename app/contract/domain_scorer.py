@@ -1,17 +1,17 @@
-"""The domain check as serving scores it: every part of a batch in one vectorised pass.
+"""The domain check in its scoring form: every part of a batch in one vectorised pass, from
+arrays the graph's own scoring nodes use too (`models.export.domain_graph`).
 
-Why a separate form: at batch 1 a dozen numpy calls per part cost more in Python overhead than
-the arithmetic, and the products read their matrices from memory, not cache, right after a
-graph run. Here the full-rank parts share one float32 product (their centred values side by
-side, times a block-diagonal [basis | -2·linear term per class] matrix) and each low-rank part
-has its own; the squares, class minimum, thresholds and side maximum run once for all parts
-(measured here, five parts, k = 64: 52 µs at batch 1 against 226 µs for the previous per-part
-form at k = 512).
+Why a separate form from `PartModel.distances`: at batch 1 a dozen numpy calls per part cost
+more than the arithmetic. Here the narrow parts share one float32 product (their centred values
+side by side, times a block-diagonal [basis | -2·linear term per class] matrix) and a wide one
+has its own; the squares, class minimum and side maximum run once for all parts. Serving reads
+the graph's scores for bundles exported with them (`DomainSpec.scores_in_graph`) and runs this
+form for older ones; verify compares the two.
 
 Per part and class c, with r = x - mean_c and P = basis·diag(weights)·basisᵀ + residual·I:
 d2_c = r'Pr = Σ w·u² + residual·|x|² + linear_c·x + constant_c, u = basisᵀx (x centred on
 the class means' mean first, so the float32 product's rounding stays far below the fitted
-spreads: served scores are within 1e-6 of the float64 reference on the shipped bundles).
+spreads), and every term divided by the part's threshold².
 """
 
 from __future__ import annotations
@@ -27,44 +27,57 @@ if TYPE_CHECKING:
     from app.contract.domain import PartModel
 
 
+# Parts at most this wide share one block-diagonal product (input statistics, the early
+# block, a small text embedding); a wider one (a 1,280-wide image embedding) has its own, so no
+# large block of zeros is multiplied.
+SHARED_WIDTH = 128
+
+
 @dataclass(frozen=True)
 class PartGroup:
     """Parts scored by one product: their centred values side by side, times a block-diagonal
-    [Σd, Σ(k + C)] matrix. Parts with a rest variance each form their own group (their
-    squared norm is needed too); all full-rank parts share one."""
+    [Σd, Σ(k + C)] matrix."""
 
     outputs: list[str]  # graph outputs, concatenated in this order
     center: np.ndarray  # f32 [Σd]
     project: np.ndarray  # f32 [Σd, Σ(k + C)]
-    residual: float  # the part's 1/rest variance (one part); 0 for a shared group
+    rest: np.ndarray  # f64 [Σd, parts]: each low-rank part's 1/rest variance in its column
 
 
 _Entry = tuple[str, np.ndarray, np.ndarray]  # graph output, center f64 [d], project f64 [d, m]
 
 
-def _group(parts: Sequence[_Entry], residual: float) -> PartGroup:
-    """(output, center f64 [d], project f64 [d, m]) per part → one group."""
-    project = np.zeros((sum(c.size for _, c, _ in parts), sum(p.shape[1] for *_, p in parts)))
+def _group(parts: Sequence[tuple[_Entry, int, float]], count: int) -> PartGroup:
+    """((output, center f64 [d], project f64 [d, m]), part index, rest) per part → one group
+    of a check with `count` parts."""
+    widths = [e[1].size for e, _, _ in parts]
+    project = np.zeros((sum(widths), sum(e[2].shape[1] for e, _, _ in parts)))
+    rest = np.zeros((sum(widths), count))
     row = col = 0
-    for _, center, proj in parts:
-        project[row : row + center.size, col : col + proj.shape[1]] = proj
-        row, col = row + center.size, col + proj.shape[1]
-    center = np.concatenate([c for _, c, _ in parts]).astype(np.float32)
-    return PartGroup([o for o, _, _ in parts], center, project.astype(np.float32), residual)
+    for ((_, _, proj), index, residual), width in zip(parts, widths, strict=True):
+        project[row : row + width, col : col + proj.shape[1]] = proj
+        rest[row : row + width, index] = residual
+        row, col = row + width, col + proj.shape[1]
+    center = np.concatenate([e[1] for e, _, _ in parts]).astype(np.float32)
+    return PartGroup([e[0] for e, _, _ in parts], center, project.astype(np.float32), rest)
 
 
 @dataclass(frozen=True)
 class ScoringPlan:
     """The precomputed arrays both scoring forms read: numpy here, and the nodes export appends
-    to the graph (`models.export.domain_graph`), so the two cannot drift."""
+    to the graph (`models.export.domain_graph`), so the two cannot drift. Every part's terms
+    are divided by its threshold², so the class minimum is (distance / threshold)² already."""
 
     groups: list[PartGroup]
     weights: np.ndarray  # f64 [Σ(k + C), parts]: each part's weighted squares, summed
     linear: np.ndarray  # intp [parts, C]: where each part's linear terms sit in y
     constants: np.ndarray  # f64 [parts, C]
-    wide: list[int]  # parts index of each wide group, in group order
-    thresholds: np.ndarray  # f64 [parts] (already folded into the arrays above)
     sides: dict[str, slice]  # side → its parts' columns (side by side, `PART_KEYS` order)
+
+    @property
+    def with_rest(self) -> list[int]:
+        """The groups holding a low-rank part (whose squared norm is needed too)."""
+        return [i for i, g in enumerate(self.groups) if g.rest.any()]
 
 
 def _scaled(m: PartModel, factor: float) -> PartModel:
@@ -78,34 +91,32 @@ class DomainScorer:
     def __init__(self, parts: Sequence[tuple[str, str, PartModel]]) -> None:
         """`parts`: (side, graph output, fitted part) in graph output order; every part has
         the same class count (task 1's classes)."""
-        full: list[tuple[_Entry, PartModel]] = []
-        wide: list[tuple[_Entry, PartModel]] = []
-        constants = []
-        for _, output, m in parts:
-            # each part's terms are divided by its threshold², so the minimum over classes is
-            # already (distance / threshold)² and one square root per side ends the scoring
-            m = _scaled(m, 1.0 / m.threshold**2)
+        entries: list[tuple[_Entry, int, float]] = []
+        scaled, constants = [], []
+        for index, (_, output, m) in enumerate(parts):
+            m = _scaled(m, 1.0 / m.threshold**2)  # d2 / threshold²
             center = m.means.mean(axis=0)
             means = m.means - center
             proj = means @ m.basis
             linear = m.residual * means.T + m.basis @ (m.weights[:, None] * proj.T)
-            entry = (output, center, np.concatenate([m.basis, -2.0 * linear], axis=1))
-            (wide if m.residual else full).append((entry, m))
+            project = np.concatenate([m.basis, -2.0 * linear], axis=1)
+            entries.append(((output, center, project), index, m.residual))
+            scaled.append(m)
             constants.append(m.residual * (means * means).sum(axis=1) + (proj * proj) @ m.weights)
-        # columns of y (the groups' products side by side): per part, k squares then C linear
-        ordered = full + wide
-        groups = ([_group([e for e, _ in full], 0.0)] if full else []) + [
-            _group([e], m.residual) for e, m in wide
+        shared = [e for e in entries if e[0][1].size <= SHARED_WIDTH]
+        alone = [e for e in entries if e[0][1].size > SHARED_WIDTH]
+        groups = ([_group(shared, len(parts))] if shared else []) + [
+            _group([e], len(parts)) for e in alone
         ]
-        by_output = {output: i for i, (_, output, _) in enumerate(parts)}
-        order = [by_output[e[0]] for e, _ in ordered]
+        # columns of y (the groups' products side by side): per part, k squares then C linear
+        order = [index for _, index, _ in shared + alone]
         classes = len(constants[0])
-        weights = np.zeros((sum(len(m.weights) + classes for _, m in ordered), len(parts)))
+        weights = np.zeros((sum(len(scaled[i].weights) + classes for i in order), len(parts)))
         linear_columns = np.zeros((len(parts), classes), dtype=np.intp)
         col = 0
-        for (_, m), i in zip(ordered, order, strict=True):
-            k = len(m.weights)
-            weights[col : col + k, i] = m.weights
+        for i in order:
+            k = len(scaled[i].weights)
+            weights[col : col + k, i] = scaled[i].weights
             linear_columns[i] = np.arange(col + k, col + k + classes)
             col += k + classes
         sides = [side for side, _, _ in parts]
@@ -114,8 +125,6 @@ class DomainScorer:
             weights=weights,
             linear=linear_columns,
             constants=np.stack(constants),
-            wide=order[len(full) :],
-            thresholds=np.asarray([m.threshold for *_, m in parts]),
             sides={
                 s: slice(sides.index(s), len(sides) - sides[::-1].index(s))
                 for s in dict.fromkeys(sides)
@@ -125,22 +134,21 @@ class DomainScorer:
     def scores(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """side → [B] largest part distance / threshold, from graph output → [B, d]."""
         plan = self.plan
-        products, norms = [], []
+        products, centred = [], []
         for group in plan.groups:
             stacked = [np.asarray(values[o], dtype=np.float32) for o in group.outputs]
             x = (
                 stacked[0] if len(stacked) == 1 else np.concatenate(stacked, axis=1)
             ) - group.center
             products.append(x @ group.project)
-            if group.residual:
-                wide = x.astype(np.float64)  # the squared norm cancels: float64, as in the graph
-                norms.append(group.residual * np.einsum("bd,bd->b", wide, wide))
+            centred.append(x)
         y = (products[0] if len(products) == 1 else np.concatenate(products, axis=1)).astype(
             np.float64
         )
         quad = (y * y) @ plan.weights  # [B, parts]
-        for i, norm in zip(plan.wide, norms, strict=True):
-            quad[:, i] += norm
+        for i in plan.with_rest:  # rest·|x|² cancels against the linear terms: float64
+            x64 = centred[i].astype(np.float64)
+            quad += (x64 * x64) @ plan.groups[i].rest
         d2 = y[:, plan.linear] + plan.constants + quad[:, :, None]  # [B, parts, C], / threshold²
         nearest = np.maximum(d2.min(axis=2), 0.0)
         return {side: np.sqrt(nearest[:, cols].max(axis=1)) for side, cols in plan.sides.items()}

@@ -1,6 +1,6 @@
 """The domain check's scoring appended to a graph (`models.export.domain_graph`) gives the
 numpy form's scores at several batch sizes, with and without low-rank parts, keeps every
-output the graph had, and refuses a graph that lacks a part or already scores."""
+output the graph had, runs the check's nodes after the answers' own, and refuses a graph that lacks a part or already scores."""
 
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ def test_graph_scores_equal_the_numpy_form(low_rank: bool, batch: int) -> None:
     x = np.concatenate(list(values.values()), axis=1)
     names = [o.name for o in session.get_outputs()]
     assert names[: 1 + len(values)] == ["probs_task", *values]  # the graph's outputs kept
+    # what the answers need runs first; the check's own nodes (the Split, the scoring) after
+    assert [n.op_type for n in model.graph.node][:2] == ["Softmax", "Split"]
     out = dict(zip(names, session.run(None, {"x": x}), strict=True))
     want = domain.scores(values)
     assert float(np.max(want["image"])) > 1.0  # some rows are out of domain, some scores large
