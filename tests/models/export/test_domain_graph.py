@@ -1,6 +1,7 @@
 """The domain check's scoring appended to a graph (`models.export.domain_graph`) gives the
 numpy form's scores at several batch sizes, with and without low-rank parts, keeps every
-output the graph had, runs the check's nodes after the answers' own, and refuses a graph that lacks a part or already scores."""
+output the graph had, runs the check's nodes after the answers' own, and refuses a graph that
+lacks a part or already scores."""
 
 from __future__ import annotations
 
