@@ -7,9 +7,10 @@ per side, how far the input lies from it.
 
 Method (`mahalanobis-ledoit-wolf`, version 2). Each side (image, text) has a few parts, each
 an extra graph output: `embedding_<side>`, the backbone's pre-fusion features (what the model
-sees); `input_stats_<side>`, a few statistics of the input itself (image: channel means,
-contrast, colourfulness, roughness, dark/bright fractions, a 3x3 layout; text: how common its
-tokens were in the training texts); and, for backbones with a known early block
+sees); `input_stats_<side>`, a few statistics of the input itself (image: channel means and
+colourfulness, or in bundles exported before the graph scored also contrast, roughness,
+dark/bright fractions and a 3x3 layout; text: how common its tokens were in the training
+texts); and, for backbones with a known early block
 (EfficientNet-Lite), `early_image`, the per-channel mean and standard deviation of that block's
 activations (multi-layer Mahalanobis, Lee et al. 2018: early features see texture and
 strokes, so noise, text screenshots and flat images stand out where the pooled last layer and
@@ -22,7 +23,9 @@ variance for all others (exact when `k` is the width; probabilistic PCA below it
 Each part's threshold is a quantile of its dev distances, one rate for all parts, the largest
 that keeps the dev cases flagged on either side within the manifest's stated false-flag rate.
 A side's score is the largest of its parts' distance / threshold: above 1 is out of domain,
-for every bundle and side alike.
+for every bundle and side alike. Bundles exported since the scoring moved into the graph
+(`DomainSpec.scores_in_graph`) output those scores themselves; this file's values still
+define them, and verify checks that the two agree.
 
 Numpy only: this runs in the service (torch-free), in `fusionserve verify` and at export.
 """
