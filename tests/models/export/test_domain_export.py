@@ -73,6 +73,30 @@ def test_the_graph_scores_and_serving_fetches_only_the_scores(tiny_bundle: Path)
         assert float(row[key]) == pytest.approx(float(want[side][0]), rel=GRAPH_SCORE_TOLERANCE)
 
 
+def test_a_bundle_without_graph_scores_is_scored_in_numpy(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """Bundles exported before the graph scored (`scores_in_graph` absent) still serve: the
+    parts are fetched and scored by `DomainScorer`, to the graph's own scores."""
+    older = tmp_path / "older"
+    shutil.copytree(tiny_bundle, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    del manifest["domain"]["scores_in_graph"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    settings = Settings(precision="fp32", intra_op_threads=1)
+    new, old = load_bundle(tiny_bundle, settings), load_bundle(older, settings)
+    assert set(DOMAIN_OUTPUTS) & set(old.onnx.output_names)
+    assert not set(SCORE_KEYS.values()) & set(old.onnx.output_names)
+    sample = Manifest.load(tiny_bundle).self_test
+    assert sample is not None
+    item = new.prepare((tiny_bundle / sample.image).read_bytes(), sample.text)
+    graph_row, numpy_row = new.run_batch([item])[0], old.run_batch([item])[0]
+    for key in SCORE_KEYS.values():
+        assert float(numpy_row[key]) == pytest.approx(
+            float(graph_row[key]), rel=GRAPH_SCORE_TOLERANCE
+        )
+
+
 def test_verify_fails_when_the_graph_and_the_domain_file_disagree(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
