@@ -84,15 +84,15 @@ def summary(answers: list[Answer]) -> Counter[tuple[int, str]]:
     return Counter((a.status, a.code) for a in answers if a.model == FAULTY)
 
 
-def recovery_s(answers: list[Answer]) -> float:
-    """From the first failed answer to the first 200 sent after the last failed one."""
+def recovery_s(answers: list[Answer]) -> float | None:
+    """From the first failed answer to the first 200 sent after the last failed one; None when
+    none was (a fault that keeps firing, 1 in 10, can fail the very last request)."""
     mine = sorted((a for a in answers if a.model == FAULTY), key=lambda a: a.sent)
     bad = [a for a in mine if a.status != 200]
     if not bad:
         return 0.0
     after = [a for a in mine if a.status == 200 and a.sent > bad[-1].sent]
-    assert after, "never recovered"
-    return after[0].sent - min(a.received for a in bad)
+    return after[0].sent - min(a.received for a in bad) if after else None
 
 
 def check_healthy_model_and_probabilities(answers: list[Answer]) -> None:
@@ -104,7 +104,9 @@ def check_healthy_model_and_probabilities(answers: list[Answer]) -> None:
 
 def report(kind: str, answers: list[Answer], faults: dict[str, float]) -> None:
     seen = {k: v for k, v in faults.items() if v}
-    print(f"\n{kind}: {dict(summary(answers))} recovery {recovery_s(answers):.2f}s faults {seen}")
+    recovery = recovery_s(answers)
+    shown = "none after the last failure" if recovery is None else f"{recovery:.2f}s"
+    print(f"\n{kind}: {dict(summary(answers))} recovery {shown} faults {seen}")
 
 
 async def ready(admin: httpx.AsyncClient) -> bool:
@@ -140,7 +142,8 @@ def test_failing_runs_fail_their_items_then_reload_and_recover(
     assert summary(answers)[(500, code)] > 0
     assert faults[kind] == batches and faults["reload"] >= 1
     check_healthy_model_and_probabilities(answers)
-    assert recovery_s(answers) < 5
+    recovery = recovery_s(answers)
+    assert recovery is not None and recovery < 5
 
 
 def test_raise_one_in_ten_fails_few_items_and_stays_ready(
