@@ -62,16 +62,21 @@ def domain_self_test_problems(
 
 
 def graph_score_problems(
-    reference: Mapping[str, float], row: Mapping[str, np.ndarray]
+    reference: Mapping[str, np.ndarray | float], graph: Mapping[str, np.ndarray]
 ) -> list[str]:
     """How the graph's own scores (`scores_in_graph`) differ from the numpy form's on the same
-    parts (empty: none). Both run the same float32 product; the rest is float64."""
+    run, side by side for any number of items (empty: none). Both run the same float32
+    product; the rest is float64."""
     problems = []
     for side, want in reference.items():
-        have = float(np.asarray(row[SCORE_KEYS[side]]).reshape(-1)[0])
-        if not abs(have - want) <= GRAPH_SCORE_TOLERANCE * max(1.0, abs(want)):
+        want_ = np.asarray(want, dtype=np.float64).reshape(-1)
+        have = np.asarray(graph[SCORE_KEYS[side]], dtype=np.float64).reshape(-1)
+        gap = np.abs(have - want_) / np.maximum(1.0, np.abs(want_))
+        if not np.all(gap <= GRAPH_SCORE_TOLERANCE):
+            worst = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))
             problems.append(
-                f"graph domain score ({side}) {have:.6f}, the domain file gives {want:.6f}"
+                f"graph domain score ({side}) {have[worst]:.6f}, the domain file gives "
+                f"{want_[worst]:.6f}"
             )
     return problems
 

@@ -73,11 +73,7 @@ class ScoringPlan:
     linear: np.ndarray  # intp [parts, C]: where each part's linear terms sit in y
     constants: np.ndarray  # f64 [parts, C]
     sides: dict[str, slice]  # side → its parts' columns (side by side, `PART_KEYS` order)
-
-    @property
-    def with_rest(self) -> list[int]:
-        """The groups holding a low-rank part (whose squared norm is needed too)."""
-        return [i for i, g in enumerate(self.groups) if g.rest.any()]
+    with_rest: list[int]  # the groups holding a low-rank part (whose squared norm is needed too)
 
 
 def _scaled(m: PartModel, factor: float) -> PartModel:
@@ -129,6 +125,7 @@ class DomainScorer:
                 s: slice(sides.index(s), len(sides) - sides[::-1].index(s))
                 for s in dict.fromkeys(sides)
             },
+            with_rest=[i for i, g in enumerate(groups) if g.rest.any()],
         )
 
     def scores(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

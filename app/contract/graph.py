@@ -14,7 +14,6 @@ from app.contract.manifest import Manifest
 
 INPUT_NAMES = ("pixel_values", "input_ids", "attention_mask")  # f32[B,3,H,W], i64[B,L] ×2
 MODALITY_WEIGHTS_OUTPUT = "modality_weights"  # f32[B,2]: image, text (fusions that have them)
-DOMAIN_SCORE_OUTPUTS = tuple(SCORE_KEYS.values())  # f64[B] each, when the graph scores
 
 
 def prob_output(task: str) -> str:
@@ -52,7 +51,7 @@ def served_domain_outputs(manifest: Manifest) -> list[str]:
     """What serving fetches for the domain check: the graph's per-side scores when it computes
     them, else the parts it scores itself; empty without a check."""
     if manifest.domain is not None and manifest.domain.scores_in_graph:
-        return list(DOMAIN_SCORE_OUTPUTS)
+        return list(SCORE_KEYS.values())  # f64[B] each
     return list(domain_widths(manifest))
 
 
@@ -71,7 +70,7 @@ def signature_problems(session: ort.InferenceSession, manifest: Manifest) -> lis
                 f"output {name!r} has shape {outputs[name]}, the manifest implies [batch, {width}]"
             )
     if manifest.domain is not None and manifest.domain.scores_in_graph:
-        for name in DOMAIN_SCORE_OUTPUTS:
+        for name in SCORE_KEYS.values():
             if name not in outputs:
                 problems.append(f"output {name!r} (the manifest says scores_in_graph) is missing")
             elif len(outputs[name]) != 1:

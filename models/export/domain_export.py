@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, SCORE_KEYS, DomainModel
-from app.contract.domain_bundle import GRAPH_SCORE_TOLERANCE
+from app.contract.domain_bundle import graph_score_problems
 from app.contract.graph import INPUT_NAMES
 from app.contract.image import preprocess_image
 from app.contract.manifest import (
@@ -188,8 +188,8 @@ def _scores_into_graphs(
     batch: int = 32,
 ) -> float:
     """Append the scoring nodes to each graph file in `staging` (`models.export.domain_graph`)
-    and check them on dev against the numpy form on the same run; fails the export beyond
-    `GRAPH_SCORE_TOLERANCE` → the largest |graph − numpy| seen."""
+    and check them on dev against the numpy form on the same run (`graph_score_problems`, as
+    verify does); fails the export beyond its tolerance → the largest |graph − numpy| seen."""
     worst = 0.0
     for precision in sessions:
         path = staging / (MODEL_FILE if precision == "fp32" else INT8_MODEL_FILE)
@@ -197,13 +197,8 @@ def _scores_into_graphs(
         session = make_session(path)
         out = run_session(session, *dev.rows(len(dev)), batch_size=batch)
         reference = model.scores({name: out[name] for name in model.widths()})
+        if problems := graph_score_problems(reference, out):
+            raise RuntimeError(f"{path.name}: " + "; ".join(problems))
         for side, want in reference.items():
-            have = out[SCORE_KEYS[side]]
-            gap = np.abs(have - want) / np.maximum(1.0, np.abs(want))
-            if not np.all(gap <= GRAPH_SCORE_TOLERANCE):
-                raise RuntimeError(
-                    f"{path.name}: in-graph domain scores ({side}) differ from the numpy form "
-                    f"by up to {float(np.max(gap)):.2e}"
-                )
-            worst = max(worst, float(np.max(np.abs(have - want))))
+            worst = max(worst, float(np.max(np.abs(out[SCORE_KEYS[side]] - want))))
     return worst
