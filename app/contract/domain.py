@@ -7,14 +7,14 @@ per side, how far the input lies from it.
 
 Method (`mahalanobis-ledoit-wolf`, version 2). Each side (image, text) has a few parts, each
 an extra graph output: `embedding_<side>`, the backbone's pre-fusion features (what the model
-sees); `input_stats_<side>`, a few statistics of the input itself (image: channel means and
-colourfulness, or in bundles exported before the graph scored also contrast, roughness,
-dark/bright fractions and a 3x3 layout; text: how common its tokens were in the training
-texts); and, for backbones with a known early block
-(EfficientNet-Lite), `early_image`, the per-channel mean and standard deviation of that block's
-activations (multi-layer Mahalanobis, Lee et al. 2018: early features see texture and
-strokes, so noise, text screenshots and flat images stand out where the pooled last layer and
-the global statistics place them among real images). The file lists the parts it has. Per
+sees); `input_stats_<side>`, a few statistics of the input itself (image: per channel, the
+log energy of the pixel and of its colour; earlier bundles hold other image statistics, which
+their own graph defines; text: how common its tokens were in the training texts); and, for
+backbones with a known early block (EfficientNet-Lite), `early_image`, the per-channel mean
+and root mean square (earlier: standard deviation) of that block's activations (multi-layer
+Mahalanobis, Lee et al. 2018: early features see texture and strokes, so noise, text
+screenshots and flat images stand out where the pooled last layer and the global statistics
+place them among real images). The file lists the parts it has. Per
 part: class means of the training split (task 1's labels) and one Ledoit-Wolf shrunk
 covariance of the class-centred values; the distance is the Mahalanobis distance to the
 nearest class mean. The covariance is stored as its top `k` eigen-directions plus one

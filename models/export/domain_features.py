@@ -7,20 +7,20 @@ dev slices against wound photos from features alone). These statistics of the in
 react to what such features miss, for any backbone:
 
 - image (`IMAGE_STATS` values, on pixels mapped back to [0, 1], every pixel of a grid about
-  `STATS_SIZE` px a side): the channel means and the log colourfulness (the mean standard
-  deviation across channels): a grey CT/MR slice has none, a photo some;
+  `STATS_SIZE` px a side): per channel, the log mean square of the pixel (brightness and
+  contrast: a black image sits at the floor) and of its distance from the pixel's grey (colour:
+  a grey CT/MR slice has none, a photo some);
 - text (`TEXT_STATS` values, per token, averaged over the real tokens): the token's smoothed
   log frequency in the training texts, and whether it occurred there 0, < 3, < 10 times. The
-  table is fitted on the training split at export (a [4, vocab] constant of the graph, read by
-  column, so the int8 word-table pass leaves it in fp32).
+  table is fitted on the training split at export (a [vocab, 4] constant of the graph; the
+  int8 pass leaves `domain.` tables in fp32: `models.export.weight_only`).
 
-Why so few image statistics: each graph node costs some 5 µs after a backbone run (its kernel
-and data are out of cache), whatever its size, so the check's cost is its node count. Version 2
-computed 18 (also contrast, roughness, dark/bright fractions and a 3x3 layout) in 82 nodes,
-13 % of the MedPix student's graph at batch 1. Refitted on the shipped students, the channel
-means and colourfulness alone flag the same share of own dev cases, every case of the other
-task set and all 16 synthetic images, at the same image AUROC (1.0000): the early-block part
-now sees what contrast, roughness and layout added for the previous, from-scratch backbones.
+Why this form: each graph node costs some 5 µs after a backbone run (its kernel and data are
+out of cache), whatever its size, so the check's cost is its node count. The image statistics
+are one strided 1x1 convolution (which maps the normalised pixels back to [0, 1] and takes
+each pixel's distance from its grey, and reads only the grid), a square, a mean and a log:
+5 nodes. Version 3 (channel means and the log mean per-pixel colour deviation) took 16, and
+version 2 (18 values, also contrast, roughness, dark/bright fractions and a 3x3 layout) 82.
 """
 
 from __future__ import annotations
@@ -30,46 +30,55 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 from app.contract.domain import PART_KEYS, part_output
 
-IMAGE_STATS = 4
+IMAGE_STATS = 6
 TEXT_STATS = 4
-# A grey image has colourfulness exactly 0: a lower floor puts it farther from colour photos
-# (wound student, MedPix slices vs its photos: AUROC 0.979 with 0.01, 1.000 with 0.001)
-_COLOUR_EPS = 0.001
+# A grey image has no colour energy at all: a low floor puts it far from colour photos (wound
+# student, MedPix slices vs its photos: AUROC 0.979 with a floor of 0.01², 1.000 with 0.001²)
+_ENERGY_EPS = 1e-6
 _RARE = (3, 10)
 STATS_SIZE = 28  # the grid the image statistics read (112 px: every 4th pixel each way)
 
 
-class ImageStats(nn.Module):
-    """pixel_values f32[B,3,S,S] (normalised with `mean`/`std`) → f32[B, IMAGE_STATS]: the
-    channel means and log colourfulness on a grid of about `STATS_SIZE` px a side."""
+def _pixel_maps(mean: Sequence[float], std: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """The 1x1 convolution's weight [6, 3, 1, 1] and bias [6] from normalised pixels: rows 0-2
+    the pixel in [0, 1] (x·std + mean), rows 3-5 its distance from the mean of its channels."""
+    scale, shift = torch.tensor(list(std)), torch.tensor(list(mean))
+    off_grey = torch.eye(3) - 1.0 / 3.0
+    weight = torch.cat([torch.diag(scale), off_grey * scale[None, :]])
+    bias = torch.cat([shift, off_grey @ shift])
+    return weight.view(6, 3, 1, 1), bias
 
-    mean: Tensor
-    std: Tensor
+
+class ImageStats(nn.Module):
+    """pixel_values f32[B,3,S,S] (normalised with `mean`/`std`) → f32[B, IMAGE_STATS]: per
+    channel, log mean square of the [0, 1] pixel and of its distance from its grey, on a grid
+    of about `STATS_SIZE` px a side."""
+
+    weight: Tensor
+    bias: Tensor
 
     def __init__(self, image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(list(mean)).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(list(std)).view(1, 3, 1, 1))
-        self.pool = max(1, image_size // STATS_SIZE)
+        weight, bias = _pixel_maps(mean, std)
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride = max(1, image_size // STATS_SIZE)
 
     def forward(self, pixel_values: Tensor) -> Tensor:
-        if self.pool > 1:  # every pool-th pixel: one strided Slice (a pool read all of them)
-            pixel_values = pixel_values[:, :, :: self.pool, :: self.pool]
-        x = pixel_values * self.std + self.mean
-        spread = x - x.mean(dim=1, keepdim=True)
-        colour = ((spread * spread).sum(dim=1) * 0.5).sqrt().mean(dim=(1, 2))  # std over 3
-        return torch.cat([x.mean(dim=(2, 3)), torch.log(_COLOUR_EPS + colour)[:, None]], dim=1)
+        x = functional.conv2d(pixel_values, self.weight, self.bias, stride=self.stride)
+        return torch.log(_ENERGY_EPS + (x * x).mean(dim=(2, 3)))
 
 
 def token_table(counts: np.ndarray) -> np.ndarray:
-    """[TEXT_STATS, vocab] per-token values from the training texts' token counts."""
+    """[vocab, TEXT_STATS] per-token values from the training texts' token counts."""
     counts = np.asarray(counts, dtype=np.float64)
     log_freq = np.log((counts + 1.0) / (counts.sum() + len(counts)))
     rows = [log_freq, counts == 0, *(counts < n for n in _RARE)]
-    return np.stack(rows).astype(np.float32)
+    return np.stack(rows, axis=1).astype(np.float32)
 
 
 def token_counts(input_ids: np.ndarray, attention_mask: np.ndarray, vocab: int) -> np.ndarray:
@@ -88,10 +97,10 @@ class TextStats(nn.Module):
         self.register_buffer("table", torch.from_numpy(np.ascontiguousarray(table)))
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        values = self.table[:, input_ids]  # [S, B, L]
-        mask = attention_mask.to(values.dtype).unsqueeze(0)
-        means = (values * mask).sum(dim=2) / mask.sum(dim=2).clamp_min(1.0)
-        return means.transpose(0, 1)
+        values = functional.embedding(input_ids, self.table)  # [B, L, S]: one Gather (indexing
+        # exports as Unsqueeze + GatherND)
+        mask = attention_mask.to(values.dtype).unsqueeze(2)
+        return (values * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
 
 
 class DomainFeatures(nn.Module):

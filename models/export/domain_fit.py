@@ -20,12 +20,14 @@ import numpy as np
 from sklearn.covariance import LedoitWolf
 
 from app.contract.domain import PART_KEYS, DomainModel, PartModel, part_output
+from app.contract.domain_scorer import SHARED_WIDTH
 
-# Eigen-directions kept per part; wider parts keep one rest variance. 32 keeps the graph's
-# product for a 1,280-wide feature at 190 kB (512: 2.6 MB, most of the check's cost at batch
-# 1) and measured no change in flag rates or AUROC on the shipped students (512, 64 and 32
-# flag the same cases; refitted for version 3: the same own dev, other set, synthetic and
-# AUROC figures at 64 and 32).
+# Eigen-directions kept per wide part (wider than `SHARED_WIDTH`), which keeps one rest
+# variance for all others. 32 keeps the graph's product for a 1,280-wide feature at 190 kB
+# (512: 2.6 MB, most of the check's cost at batch 1) and measured no change in flag rates or
+# AUROC on the shipped students (512, 64 and 32 flag the same cases; refitted for version 3:
+# the same own dev, other set, synthetic and AUROC figures at 64 and 32). Narrow parts keep
+# every direction: the graph then needs no squared norm of them (`domain_graph`).
 MAX_RANK = 32
 FALSE_FLAG_RATE = 0.05  # own dev cases flagged on either side, at most
 _RATE_STEP = 0.0025
@@ -53,6 +55,12 @@ def fit_part(
     residual = 1.0 / float(values[k:].mean()) if k < len(values) else 0.0
     weights = 1.0 / values[:k] - residual
     return PartModel(means, vectors[:, :k], weights, residual, float("nan"))
+
+
+def _fit_at_rank(embeddings: np.ndarray, labels: np.ndarray) -> PartModel:
+    """`fit_part` with every direction of a narrow part, `MAX_RANK` of a wide one."""
+    width = np.asarray(embeddings).shape[1]
+    return fit_part(embeddings, labels, width if width <= SHARED_WIDTH else MAX_RANK)
 
 
 Key = tuple[str, str]  # (side, part)
@@ -115,7 +123,7 @@ def fit_domain(
     """The fitted check from graph output name → [N, d] values on train (with task-1 labels)
     and dev (every part the graph outputs), and the per-part rate its thresholds were set at."""
     keys = [key for key in PART_KEYS if part_output(*key) in train]
-    unfitted = {key: _stored(fit_part(train[part_output(*key)], train_labels)) for key in keys}
+    unfitted = {key: _stored(_fit_at_rank(train[part_output(*key)], train_labels)) for key in keys}
     distances = {key: unfitted[key].distances(dev[part_output(*key)]) for key in keys}
     thresholds, per_part = fit_thresholds(distances, rate)
     return DomainModel(unfitted).with_thresholds(thresholds), per_part

@@ -25,6 +25,9 @@ from onnx import TensorProto, helper, numpy_helper
 # pixels are a few KB each, not worth their rounding error or an extra node per token.
 MIN_TABLE_ELEMENTS = 65536
 MIN_CONV_ELEMENTS = 4096
+# The domain check's constants (`models.export.domain_features`: the export wrapper's `domain`
+# module) stay fp32: the check was fitted to their exact values, on the fp32 graph.
+KEEP_FP32_PREFIX = "domain."
 INT8_MAX = 127
 
 
@@ -140,6 +143,7 @@ def _is_table(init: onnx.TensorProto, nodes: list[onnx.NodeProto | None]) -> boo
     """A [rows, dim] table read only as Gather(axis 0) data: rows widen after gathering."""
     return (
         len(init.dims) == 2
+        and not init.name.startswith(KEEP_FP32_PREFIX)
         and _large_float(init, MIN_TABLE_ELEMENTS)
         and bool(nodes)
         and all(_gathers_rows(n, init.name) for n in nodes)

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from models.export.quantize import check_int8_ops
 from models.export.weight_only import (
+    KEEP_FP32_PREFIX,
     MIN_CONV_ELEMENTS,
     MIN_TABLE_ELEMENTS,
     quantize_rows,
@@ -134,6 +135,29 @@ def test_rewrites_big_gather_table_and_conv_only() -> None:
     gathers = {n.input[0]: n.input[1] for n in model.graph.node if n.op_type == "Gather"}
     assert gathers["word_int8"] == gathers["word_row_scale"] == "input_ids"
     assert inits["word_row_scale"].shape == (VOCAB, 1)
+
+
+def test_the_domain_checks_table_stays_float() -> None:
+    """The check's token table is fitted to its fp32 values: the same Gather-read shape as a
+    word table, left alone because of its name."""
+    rng = np.random.default_rng(2)
+    domain = f"{KEEP_FP32_PREFIX}text.table"
+    tables = {name: rng.normal(size=(VOCAB, DIM)).astype(np.float32) for name in ("word", domain)}
+    graph = helper.make_graph(
+        [helper.make_node("Gather", [n, "input_ids"], [f"{n}/rows"]) for n in tables],
+        "tables",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
+        [
+            helper.make_tensor_value_info(f"{n}/rows", TensorProto.FLOAT, ["batch", "seq", DIM])
+            for n in tables
+        ],
+        [numpy_helper.from_array(v, n) for n, v in tables.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    assert store_weights_int8(model).summary()["gather_tables"]["rewritten"] == 1
+    inits = _initializers(model)
+    assert "word_int8" in inits and inits[domain].dtype == np.float32
+    np.testing.assert_array_equal(inits[domain], tables[domain])
 
 
 def _dequantized(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
