@@ -4,8 +4,9 @@ re-export (a retrained student, a new backbone) refits it with no extra step.
 Two moments: before the graph is exported, `prepare_domain` reads the training split and
 builds the graph's domain module (input statistics, whose token table comes from the training
 texts, and the image backbone's early-block tap where it has one);
-after, `fit_bundle_domain` runs the *exported* fp32 graph over train and dev (the check is fitted
-to what the service will compute), fits `domain.npz` into the bundle, and measures it: own dev
+after, `fit_bundle_domain` runs the *exported* fp32 graph over train and dev, their images decoded
+as the service decodes them (the check is fitted to what the service will compute), fits
+`domain.npz` into the bundle, and measures it: own dev
 and train flag rates, the fixed synthetic images (`models.data.synthetic`), the int8 graph's
 own dev rate, the empty-text fallback, and the self-test sample's scores per graph; then
 appends the scoring to each graph file (`models.export.domain_graph`), checked on dev.
@@ -27,7 +28,7 @@ from torch import nn
 from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, SCORE_KEYS, DomainModel
 from app.contract.domain_bundle import graph_score_problems
 from app.contract.graph import INPUT_NAMES
-from app.contract.image import preprocess_image
+from app.contract.image import ImageLimits, preprocess_image
 from app.contract.manifest import (
     INT8_MODEL_FILE,
     MODEL_FILE,
@@ -98,6 +99,21 @@ def _rates(scores: Mapping[str, np.ndarray]) -> dict[str, Any]:
     return {"either": round(float(either.mean()), 4), **rates, "samples": len(either)}
 
 
+def as_served(data: DevSet, pre: Preprocessing) -> DevSet:
+    """`data` with its images decoded by serving's `preprocess_image`, not training's decode.
+
+    Why: serving decodes a large JPEG at 1/2-1/8 scale in the DCT domain (its fast path), which
+    moves the input statistics and early activations a little; thresholds fitted on the
+    training decode flagged 5.4 % of the wound student's dev cases through the service where
+    export had measured 5.0 % (its images are mostly JPEGs of 224 px and more)."""
+    limits = ImageLimits()
+    pixels = [
+        preprocess_image(s.image_path.read_bytes(), pre.image_size, pre.mean, pre.std, limits)
+        for s in data.samples
+    ]
+    return dataclasses.replace(data, pixel_values=np.stack([p.pixels for p in pixels]))
+
+
 def _synthetic(pre: Preprocessing, tokenizer_json: str) -> tuple[Arrays, list[str]]:
     """The fixed synthetic images with an empty text (the service's fallback), as served."""
     images = synthetic_images()
@@ -140,11 +156,13 @@ def fit_bundle_domain(
     batch: int = 32,
 ) -> DomainSpec:
     """Fit `domain.npz` into `staging` from the fp32 graph (`sessions["fp32"]`; an "int8"
-    session, when given, is measured too) and describe it for the manifest."""
+    session, when given, is measured too) on train and dev decoded as served (`as_served`),
+    and describe it for the manifest."""
     fp32 = sessions["fp32"]
-    train = _outputs(fp32, domain.train.rows(len(domain.train)), batch)
+    train_set, dev = as_served(domain.train, pre), as_served(dev, pre)
+    train = _outputs(fp32, train_set.rows(len(train_set)), batch)
     dev_out = _outputs(fp32, dev.rows(len(dev)), batch)
-    fitted, per_part = fit_domain(train, domain.train.labels[:, 0], dev_out)
+    fitted, per_part = fit_domain(train, train_set.labels[:, 0], dev_out)
     path = staging / DOMAIN_FILE
     fitted.save(path)
     model = DomainModel.load(path)  # score with the stored (float32) values, as serving does
@@ -169,7 +187,8 @@ def fit_bundle_domain(
         outputs=model.widths(),
         false_flag_rate=FALSE_FLAG_RATE,
         fitted_on={
-            "train": {"split": domain.split, "samples": len(domain.train)},
+            "train": {"split": domain.split, "samples": len(train_set)},
+            "images": "decoded as served (app.contract.image.preprocess_image)",
             "dev": {"samples": len(dev)},
             "class_means": "task 1 labels",
             "per_part_rate": round(per_part, 4),
@@ -189,7 +208,8 @@ def _scores_into_graphs(
 ) -> float:
     """Append the scoring nodes to each graph file in `staging` (`models.export.domain_graph`)
     and check them on dev against the numpy form on the same run (`graph_score_problems`, as
-    verify does); fails the export beyond its tolerance → the largest |graph − numpy| seen."""
+    verify does, and the same dev cases flagged); fails the export otherwise → the largest
+    |graph − numpy| seen."""
     worst = 0.0
     for precision in sessions:
         path = staging / (MODEL_FILE if precision == "fp32" else INT8_MODEL_FILE)
@@ -199,6 +219,13 @@ def _scores_into_graphs(
         reference = model.scores({name: out[name] for name in model.widths()})
         if problems := graph_score_problems(reference, out):
             raise RuntimeError(f"{path.name}: " + "; ".join(problems))
+        flips = sum(
+            int(((out[SCORE_KEYS[s]] > 1.0) != (r > 1.0)).sum()) for s, r in reference.items()
+        )
+        if flips:  # thresholds sit between dev cases (`domain_fit`): none may change sides
+            raise RuntimeError(
+                f"{path.name}: the graph flags {flips} dev case(s) the numpy form does not"
+            )
         for side, want in reference.items():
             worst = max(worst, float(np.max(np.abs(out[SCORE_KEYS[side]] - want))))
     return worst

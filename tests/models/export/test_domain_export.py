@@ -18,10 +18,15 @@ import pytest
 from app.bundle_loader import load_bundle
 from app.contract.domain import DOMAIN_FILE, DOMAIN_OUTPUTS, SCORE_KEYS, DomainModel
 from app.contract.domain_bundle import GRAPH_SCORE_TOLERANCE
-from app.contract.manifest import MODEL_FILE, Manifest, sha256_file
+from app.contract.image import image_to_array, load_image_file, preprocess_image
+from app.contract.manifest import MODEL_FILE, Manifest, Preprocessing, sha256_file
 from app.contract.self_test import bundle_self_test_inputs
 from app.settings import Settings
 from app.verify_cli import verify_bundle
+from models.data import Sample
+from models.export.dev_data import DevSet
+from models.export.domain_export import as_served
+from tests.app.helpers import WOUND_IMAGE
 
 
 def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
@@ -36,6 +41,7 @@ def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
     model = DomainModel.load(tiny_bundle / DOMAIN_FILE)
     assert model.widths() == spec.outputs and (model.method, model.version) == (spec.method, 2)
     assert spec.fitted_on["train"] == {"split": "train", "samples": 1653}
+    assert "preprocess_image" in spec.fitted_on["images"]
     own = spec.metrics["own_dev"]
     assert own["samples"] == 197 and own["either"] <= spec.false_flag_rate
     assert set(spec.metrics["synthetic_images"]["by_kind"]) == {
@@ -49,6 +55,27 @@ def test_export_fits_and_describes_the_check(tiny_bundle: Path) -> None:
     report = verify_bundle(tiny_bundle)
     assert report.ok, report.problems
     assert any("domain scores" in line for line in report.passed)
+
+
+def test_the_check_is_fitted_on_images_decoded_as_served() -> None:
+    """A JPEG over twice the model size: serving's DCT-scaled decode differs from training's,
+    and `as_served` gives exactly serving's pixels (what the bundle is fitted on)."""
+    size = 112
+    pre = Preprocessing(image_size=size, max_text_length=8)
+    sample = Sample(WOUND_IMAGE, "a wound", (0, 0), "g")
+    training = image_to_array(load_image_file(WOUND_IMAGE), size)[None]  # CHW, normalised
+    data = DevSet(
+        [sample],
+        training,
+        np.zeros((1, 8), np.int64),
+        np.ones((1, 8), np.int64),
+        np.zeros((1, 2), np.int64),
+    )
+    served = preprocess_image(WOUND_IMAGE.read_bytes(), size, pre.mean, pre.std).pixels
+    got = as_served(data, pre)
+    np.testing.assert_array_equal(got.pixel_values[0], served)
+    assert np.abs(training[0] - served).max() > 0.01  # the two decodes do differ here
+    assert got.input_ids is data.input_ids and got.samples == data.samples
 
 
 def test_the_graph_scores_and_serving_fetches_only_the_scores(tiny_bundle: Path) -> None:

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from app.contract.domain import PART_KEYS, DomainModel, part_output
-from models.export.domain_fit import FALSE_FLAG_RATE, fit_domain, fit_part, fit_thresholds
+from models.export.domain_fit import (
+    FALSE_FLAG_RATE,
+    _between_cases,
+    fit_domain,
+    fit_part,
+    fit_thresholds,
+)
 
 
 def _cloud(
@@ -83,6 +89,16 @@ def test_a_file_without_the_early_part_fits_and_loads(tmp_path: Path) -> None:
     stored = DomainModel.load(tmp_path / "d.npz")
     assert ("image", "early") not in stored.parts and len(stored.parts) == 4
     assert "early_image" not in stored.widths()
+
+
+def test_near_ties_stay_on_one_side_of_the_threshold() -> None:
+    """Repeated texts give one distance up to float rounding: the threshold never falls
+    between such values, whatever the level picks."""
+    group = 3.0 * (1.0 + np.array([0.0, 1e-7, 2e-7, 3e-7]))
+    distances = np.concatenate([np.linspace(0.5, 2.9, 96), group])
+    for level in (0.9, 0.96, 0.97, 0.99):
+        threshold = _between_cases(distances, level)
+        assert (group > threshold).all() or (group < threshold * (1 - 1e-5)).all()
 
 
 def test_threshold_never_flags_the_dev_case_it_sits_on() -> None:
