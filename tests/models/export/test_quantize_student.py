@@ -20,7 +20,7 @@ from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.onnx_export import CalibratedProbabilities, export_onnx
 from models.export.ort_eval import make_session, run_session
 from models.export.quantize import quantize_int8
-from models.export.weight_only import MIN_TABLE_ELEMENTS, store_weights_int8
+from models.export.weight_only import KEEP_FP32_PREFIX, MIN_TABLE_ELEMENTS, store_weights_int8
 from models.multitask import MultiTaskModel
 from tests.models.export.conftest import IMAGE_SIZE, MAX_LENGTH, TEST_TEMPERATURES
 
@@ -170,7 +170,8 @@ def committed_student(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
 def test_committed_student_int8_size(committed_student: tuple[Path, Path, dict]) -> None:
     fp32, int8, _ = committed_student
     assert int8.stat().st_size <= fp32.stat().st_size / 3
-    assert all(size < MIN_TABLE_ELEMENTS for _, size in _float_gather_tables(int8))
+    big = {name for name, size in _float_gather_tables(int8) if size >= MIN_TABLE_ELEMENTS}
+    assert big == {f"{KEEP_FP32_PREFIX}text.table"}  # only the domain check's, kept on purpose
 
 
 def test_committed_student_int8_parity_on_dev(
