@@ -64,9 +64,10 @@ def domain_self_test_problems(
 def graph_score_problems(
     reference: Mapping[str, np.ndarray | float], graph: Mapping[str, np.ndarray]
 ) -> list[str]:
-    """How the graph's own scores (`scores_in_graph`) differ from the numpy form's on the same
-    run, side by side for any number of items (empty: none). Both run the same float32
-    product; the rest is float64."""
+    """How the graph's own scores (`scores_in_graph`, float32 arithmetic) differ from the numpy
+    form's on the same run, side by side for any number of items (empty: none): beyond the
+    tolerance, or flagging an item the other does not (thresholds sit between fitted cases,
+    `models.export.domain_fit`, so no item may change sides)."""
     problems = []
     for side, want in reference.items():
         want_ = np.asarray(want, dtype=np.float64).reshape(-1)
@@ -78,6 +79,8 @@ def graph_score_problems(
                 f"graph domain score ({side}) {have[worst]:.6f}, the domain file gives "
                 f"{want_[worst]:.6f}"
             )
+        if flips := int(((have > 1.0) != (want_ > 1.0)).sum()):
+            problems.append(f"the graph flags {flips} item(s) ({side}) the domain file does not")
     return problems
 
 

@@ -77,12 +77,15 @@ class _Columns:
         return self.width - width
 
 
+_Rest = tuple[int, int, float]  # (column, part, that part's rest precision / threshold²)
+
+
 def _group_nodes(
     b: _Builder, plan: ScoringPlan, index: int, y_start: int, columns: _Columns
-) -> tuple[dict[int, int], list[tuple[int, int]]]:
+) -> tuple[dict[int, int], list[_Rest]]:
     """Nodes for one group of parts: one Gemm [x | cross terms] and the squared norms of its
-    low-rank parts → (its y columns' places in the columns, [(column, part)] of its rest terms,
-    each to be multiplied by that part's rest precision)."""
+    low-rank parts → (its y columns' places in the columns, its rest terms: each column is
+    multiplied by its part's rest precision)."""
     group = plan.groups[index]
     x = (
         group.outputs[0]
@@ -92,6 +95,7 @@ def _group_nodes(
     center, project = group.center.astype(np.float64), group.project.astype(np.float64)
     low = [p for p in range(group.rest.shape[1]) if group.rest[:, p].any()]
     rows = [group.rest[:, p] != 0 for p in low]
+    lows = [(p, float(group.rest[r, p][0])) for r, p in zip(rows, low, strict=True)]
     # |x - c|² of a part = |x|² - 2c·x + |c|²: the last two as Gemm columns
     cross = np.stack([np.where(r, -2.0 * center, 0.0) for r in rows], axis=1) if low else None
     weight = project if cross is None else np.concatenate([project, cross], axis=1)
@@ -112,11 +116,11 @@ def _group_nodes(
     )
     first = columns.add(gemm, weight.shape[1])
     places = {y_start + j: first + j for j in range(width)}
-    rest = [(first + width + j, p) for j, p in enumerate(low)]
+    rest = [(first + width + j, p, q) for j, (p, q) in enumerate(lows)]
     if len(low) == 1 and len(group.outputs) == 1:
         axis1 = b.constant(f"g{index}/axis1", np.asarray([1], dtype=np.int64))
         norm = b.node("ReduceSumSquare", [x, axis1], f"g{index}/norm", keepdims=1)
-        rest.append((columns.add(norm, 1), low[0]))
+        rest.append((columns.add(norm, 1), *lows[0]))
     elif low:  # several parts: each one's |x|² by an indicator product
         indicator = np.stack(rows, axis=1).astype(np.float32)
         squares = b.node("Mul", [x, x], f"g{index}/squares")
@@ -124,18 +128,12 @@ def _group_nodes(
             "MatMul", [squares, b.constant(f"g{index}/indicator", indicator)], f"g{index}/norms"
         )
         first_norm = columns.add(norms, len(low))
-        rest += [(first_norm + j, p) for j, p in enumerate(low)]
+        rest += [(first_norm + j, p, q) for j, (p, q) in enumerate(lows)]
     return places, rest
 
 
-def _part_rest(plan: ScoringPlan, part: int) -> float:
-    """A low-rank part's rest precision (/ threshold²), as the plan stores it on its rows."""
-    column = next(g.rest[:, part] for g in plan.groups if g.rest[:, part].any())
-    return float(column[column != 0][0])
-
-
 def _distance_matrix(
-    plan: ScoringPlan, places: dict[int, int], rest: list[tuple[int, int]], width: int
+    plan: ScoringPlan, places: dict[int, int], rest: list[_Rest], width: int
 ) -> tuple[np.ndarray, int]:
     """[2·width, sides·slots·C]: [values, values²] → every part's distance² to each class
     mean, at (side, slot, class); → (matrix, slots per side)."""
@@ -143,10 +141,14 @@ def _distance_matrix(
     slots = max(s.stop - s.start for s in plan.sides.values()) + 1  # + the all-zero part
     matrix = np.zeros((2 * width, len(plan.sides) * slots * classes))
 
+    slot = {  # part → its (side, slot) position, flattened
+        part: side * slots + part - cols.start
+        for side, cols in enumerate(plan.sides.values())
+        for part in range(cols.start, cols.stop)
+    }
+
     def targets(part: int) -> slice:
-        side = next(i for i, s in enumerate(plan.sides.values()) if s.start <= part < s.stop)
-        start = (side * slots + part - list(plan.sides.values())[side].start) * classes
-        return slice(start, start + classes)
+        return slice(slot[part] * classes, (slot[part] + 1) * classes)
 
     for part in range(plan.linear.shape[0]):
         out = targets(part)
@@ -154,8 +156,8 @@ def _distance_matrix(
             matrix[places[int(y)], out.start + c] = 1.0
         for y in np.flatnonzero(plan.weights[:, part]):
             matrix[width + places[int(y)], out] = plan.weights[y, part]
-    for column, part in rest:
-        matrix[column, targets(part)] = _part_rest(plan, part)
+    for column, part, precision in rest:
+        matrix[column, targets(part)] = precision
     return matrix, slots
 
 
@@ -164,7 +166,7 @@ def _side_scores(b: _Builder, domain: DomainModel) -> str:
     plan = domain.plan
     columns = _Columns()
     places: dict[int, int] = {}
-    rest: list[tuple[int, int]] = []
+    rest: list[_Rest] = []
     y_start = 0
     for index, group in enumerate(plan.groups):
         group_places, group_rest = _group_nodes(b, plan, index, y_start, columns)
