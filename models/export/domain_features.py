@@ -16,7 +16,9 @@ react to what such features miss, for any backbone:
   int8 pass leaves `domain.` tables in fp32: `models.export.weight_only`).
 
 Why this form: each graph node costs some 5 µs after a backbone run (its kernel and data are
-out of cache), whatever its size, so the check's cost is its node count. The image statistics
+out of cache), so the check was cut to few nodes (below the 33 of version 4 the count stopped
+mattering: 27 or 20 took as long after a task-graph run; the rest is what the backbone evicted,
+README "Cost"). The image statistics
 are one strided 1x1 convolution (which maps the normalised pixels back to [0, 1] and takes
 each pixel's distance from its grey, and reads only the grid), a square, a mean and a log:
 5 nodes. Version 3 (channel means and the log mean per-pixel colour deviation) took 16, and
