@@ -4,7 +4,9 @@
 
 Each RUN_DIR holds a `metrics.json` written by `fusionserve train`. The kept epoch is the
 checkpointed one (`best_epoch`; with `optim.select: last` that is simply the final epoch), and
-its fused, image-only and text-only dev metrics are read from the per-epoch history.
+its fused, image-only and text-only dev metrics are read from the per-epoch history; a
+late-fused run's are its own. Cross-validation folds (`models.training.cv_folds`) summarise
+the same way, one run per fold.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ METRICS = ("macro_f1", "accuracy")
 
 
 def kept_epoch(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The kept epoch's record; a late-fused run (`late_fusion` in its metrics) has no epochs:
+    its own dev views are the record (the network's epochs sit in its `network/` folder)."""
+    if "late_fusion" in metrics:
+        return metrics
     best = int(metrics["best_epoch"])
     return next(e for e in metrics["epochs"] if e["epoch"] == best)
 

@@ -41,3 +41,13 @@ def test_markdown_shows_mean_and_sample_std(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "| task (n = 2 runs) | fused | image only | text only |" in out
     assert "| type macro-f1 | 0.600 ± 0.141 | 0.300 ± 0.071 | – |" in out
+
+
+def test_a_late_fused_run_is_its_own_record(tmp_path: Path) -> None:
+    run = tmp_path / "late"
+    run.mkdir()
+    record = {"late_fusion": {"weights": {}}, "dev": _scores(0.72), "dev_image_only": _scores(0.6)}
+    (run / "metrics.json").write_text(json.dumps(record))
+    values = collect([run, _run(tmp_path, "network", (0.1, 0.5), 2)])
+    assert values[("fused", "type", "macro_f1")] == [0.72, 0.5]
+    assert values[("image only", "type", "accuracy")] == [0.7, 0.35]
