@@ -1,7 +1,7 @@
 """The domain check's scoring appended to a graph (`models.export.domain_graph`) gives the
 numpy form's scores at several batch sizes, with and without low-rank parts, keeps every
-output the graph had, runs the check's nodes after the answers' own, and refuses a graph that
-lacks a part or already scores."""
+output the graph had, places each check node right after what it reads (not after every node
+of the answers), and refuses a graph that lacks a part or already scores."""
 
 from __future__ import annotations
 
@@ -43,13 +43,15 @@ def _domain(rng: np.random.Generator, shape: str) -> DomainModel:
 
 
 def _parts_graph(domain: DomainModel) -> onnx.ModelProto:
-    """A graph whose input `x` [B, Σd] is cut into the domain parts (and one task output)."""
+    """A graph whose input `x` [B, Σd], through a hidden tensor, is cut into the domain parts
+    and gives one task output (its nodes in an exporter's order: the task's before the parts')."""
     widths = domain.widths()
     total = sum(widths.values())
     split = helper.make_tensor("split", TensorProto.INT64, [len(widths)], list(widths.values()))
     nodes = [
-        helper.make_node("Split", ["x", "split"], list(widths), axis=1),
-        helper.make_node("Softmax", ["x"], ["probs_task"], axis=1),
+        helper.make_node("Identity", ["x"], ["hidden"]),
+        helper.make_node("Softmax", ["hidden"], ["probs_task"], axis=1),
+        helper.make_node("Split", ["hidden", "split"], list(widths), axis=1),
     ]
     outputs = [helper.make_tensor_value_info("probs_task", TensorProto.FLOAT, ["B", total])]
     outputs += [
@@ -79,8 +81,10 @@ def test_graph_scores_equal_the_numpy_form(shape: str, batch: int) -> None:
     x = np.concatenate(list(values.values()), axis=1)
     names = [o.name for o in session.get_outputs()]
     assert names[: 1 + len(values)] == ["probs_task", *values]  # the graph's outputs kept
-    # what the answers need runs first; the check's own nodes (the Split, the scoring) after
-    assert [n.op_type for n in model.graph.node][:2] == ["Softmax", "Split"]
+    # the check's nodes (the Split, the scoring) run as soon as `hidden` exists, while it is in
+    # cache, before the answers' Softmax
+    ops = [n.op_type for n in model.graph.node]
+    assert ops[:2] == ["Identity", "Split"] and ops[-1] == "Softmax" and len(ops) > 10
     out = dict(zip(names, session.run(None, {"x": x}), strict=True))
     want = domain.scores(values)
     assert float(np.max(want["image"])) > 1.0  # some rows are out of domain, some scores large
