@@ -4,8 +4,9 @@ can name, so one recipe is measured on every case and not on the dev split alone
     python -m models.training.cv_folds --config configs/medpix-student.yaml \
         --out ../artifacts/cv/medpix-student [--folds 5] [--seed 0]
 
-writes, under `--out`, a data root (the raw split files of fold i as `cv{i}-train` and
-`cv{i}-dev`, every other entry of the data root linked) and one config per fold
+run from the repository root (the config's paths are relative to it), writes under `--out` a
+data root (the rows of fold i as split files `cv{i}-train` and `cv{i}-dev`, in the data set's
+own format; every other entry of the data root linked) and one config per fold
 (`fold{i}.yaml`: the input config with `data.root`, `data.train_split`, `data.dev_split` and
 `output_dir` replaced). Train each with `fusionserve train <role> --config <out>/fold{i}.yaml`
 from the repository root, then summarise with `python -m models.training.seed_summary`.
@@ -16,8 +17,10 @@ saw. Stratified on the first task's label so every fold holds each class. The of
 are themselves group-disjoint.
 
 What leaks: a config that loads weights trained on the official train split (`init.
-text_weights`, a fixed text branch) has seen the held-out train cases' texts; only views that
-do not read the case text (image only) are then clean out-of-fold estimates.
+text_weights`, a fixed text branch) has seen the held-out train cases' texts, and wound
+descriptions recur across photos, so one text lands on both sides (the official dev split was
+cut to keep them apart); only views that do not read the case text (image only) are then clean
+out-of-fold estimates (docs/evaluation/levers.md).
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ def write_folds(config_path: Path, out: Path, folds: int, seed: int) -> list[Pat
     data = config["data"]
     task_set, root = data["type"], Path(data["root"])
     pattern, group_key, label_key = _LAYOUT[task_set]
+    columns = data.get("columns") or {}  # the wound CSV's renamed columns (`WoundColumns`)
+    group_key, label_key = columns.get("group", group_key), columns.get("type", label_key)
     fields: list[str] = []
     rows: list[dict[str, str]] = []
     for split in (data.get("train_split", "train"), data.get("dev_split", "dev")):
