@@ -5,8 +5,9 @@ a FIFO queue with Poisson arrivals that serves one request at a time in exactly 
 Why: the open-loop target compares p99 at a fraction of the measured max rate with the c = 1
 p50. Queueing alone sets a floor under that ratio: a server whose throughput never exceeds its
 max rate cannot answer faster than this queue (batching that does not raise throughput only
-holds requests back to the batch's end). When the floor is above the goal, no server change
-meets the goal on this machine and bundle; the report says so beside the measurement.
+holds requests back to the batch's end). When the floor is above the goal, no server with this
+max rate meets the goal (only a higher max rate lowers the floor); the report prints it beside
+the measurement.
 """
 
 from __future__ import annotations

@@ -37,11 +37,10 @@ def _open_tail(run: ServedRun) -> float | None:
 def open_tail_floor(run: ServedRun, load: float) -> float | None:
     """The least open-loop p99 ÷ c=1 p50 any server reaches at `load` × this run's max rate
     (`queue_floor`: FIFO, one request at a time in 1 / max rate)."""
-    low = min(level.concurrency for level in run.levels)
-    if run.open_loop is None or not run.max_rate or not 0 < load < 1:
+    if run.open_loop is None or not run.levels or not run.max_rate or not 0 < load < 1:
         return None
     (p99,) = fifo_sojourn_ms(load, 1000.0 / run.max_rate, (0.99,))
-    return _ratio(p99, run.level(low).p50)
+    return _ratio(p99, run.level(min(level.concurrency for level in run.levels)).p50)
 
 
 def server_targets(results: BenchResults) -> list[Target]:

@@ -15,7 +15,7 @@ react to what such features miss, for any backbone:
   table is fitted on the training split at export (a [vocab, 4] constant of the graph; the
   int8 pass leaves `domain.` tables in fp32: `models.export.weight_only`).
 
-Why this form: each graph node costs some 5 µs after a backbone run (its kernel and data are
+Why this form: each graph node costs some 5-10 µs after a backbone run (its kernel and data are
 out of cache), so the check was cut to few nodes (below the 33 of version 4 the count stopped
 mattering: 27 or 20 took as long after a task-graph run; the rest is what the backbone evicted,
 README "Cost"). The image statistics

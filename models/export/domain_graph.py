@@ -8,7 +8,7 @@ five [B, d] parts.
 
 The nodes compute what `app.contract.domain_scorer.DomainScorer` computes, from the same
 `ScoringPlan` arrays, rearranged so that every step after the parts is one node for all parts
-(each node costs some 5 µs after a backbone run, whatever its size): per group of parts one
+(each node costs some 5-10 µs after a backbone run): per group of parts one
 Gemm (the centring folded into its bias, with the per-class constants and, per low-rank part,
 the cross term of its squared norm), the squared norms of the low-rank parts, then one product
 of [values, values²] with a matrix that sums every part's weighted squares, linear terms and
@@ -19,7 +19,7 @@ before, in float64). It runs in float32: every term is divided by its threshold�
 on the class means' mean, so the result agrees with the numpy form to about 1e-5, well inside
 verify's tolerance (`graph_score_problems`). The part outputs stay graph outputs (for
 `fusionserve verify`, which checks the graph's scores against the numpy form from them, and for
-refits); serving does not fetch them. Every node only the check needs runs as soon as its
+refits); serving does not fetch them. Every node only the check needs is listed as soon as its
 inputs exist (`_check_early`).
 """
 
@@ -229,15 +229,15 @@ def add_domain_scores(model: onnx.ModelProto, domain: DomainModel) -> onnx.Model
 
 
 def _check_early(model: onnx.ModelProto, check_outputs: set[str]) -> None:
-    """Place each node only the check needs right after the last node it reads from, in place;
+    """List each node only the check needs right after the last node it reads from, in place;
     the answers' nodes keep their order (a valid order: nothing they need depends on the
-    check). onnxruntime runs a graph in its node order, so each check node then reads its
-    inputs while they are still in cache: the pixels and token ids at the start, the early
-    block's map right after that block, the embeddings right after they are pooled. Served A/B
-    on the shipped students (`LoadedBundle.run_batch`, alternating per batch, 10 rounds of 64
-    dev cases, twice): 0.08-0.15 ms less per item at batch 1 (1.5-3.1 % of the graph) and
-    0.02-0.05 ms at batch 8 than with every check node after the answers' (version 4), which
-    had in turn beaten the exporter's own order for version 3's nodes (5.8 against 11.1 %)."""
+    check). onnxruntime runs nodes in its own topological order, which the file's order only
+    steers: on the MedPix student it now runs the early block's pools right after that block,
+    then the token and pixel statistics and the narrow parts' Gemm, in the middle of the image
+    backbone, and the embedding's part and the scoring's tail just before the heads (listed last
+    in the file, before this, it ran the statistics and the embedding's part between the image
+    backbone and the text branch). Measured, not derived: the served A/B in the README's
+    "Cost" paragraph (faster at batch 1 in every run, unchanged at batch 8)."""
     nodes = list(model.graph.node)
     producer = {name: i for i, node in enumerate(nodes) for name in node.output}
     needed: set[int] = set()

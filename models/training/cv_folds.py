@@ -13,8 +13,9 @@ from the repository root, then summarise with `python -m models.training.seed_su
 
 Why grouped: MedPix has several slices per patient case (`U_id`) and every wound photo has a
 mirrored twin (`pair_id`); a case on both sides of a split would be scored on what the model
-saw. Stratified on the first task's label so every fold holds each class. The official splits
-are themselves group-disjoint.
+saw. Groups and labels are the loaders' own (`Sample.group`, the first task's label), so the
+folds split what training reads. Stratified so every fold holds each class. The official
+splits are themselves group-disjoint.
 
 What leaks: a config that loads weights trained on the official train split (`init.
 text_weights`, a fixed text branch) has seen the held-out train cases' texts, and wound
@@ -26,6 +27,7 @@ out-of-fold estimates (docs/evaluation/levers.md).
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import io
 import json
@@ -36,11 +38,9 @@ import numpy as np
 import yaml
 from sklearn.model_selection import StratifiedGroupKFold
 
-# task set → (split file pattern, group column, stratification column)
-_LAYOUT = {
-    "medpix": ("descriptions_{split}.jsonl", "U_id", "Type"),
-    "wound": ("metadata_{split}.csv", "pair_id", "type"),
-}
+from models.data import Sample, WoundColumns, load_samples
+
+SPLIT_FILES = {"medpix": "descriptions_{split}.jsonl", "wound": "metadata_{split}.csv"}
 
 
 def fold_of(labels: Sequence[str], groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
@@ -53,7 +53,7 @@ def fold_of(labels: Sequence[str], groups: Sequence[str], folds: int, seed: int)
 
 
 def _read_rows(path: Path, task_set: str) -> tuple[list[str], list[dict[str, str]]]:
-    """(CSV field names or [], parsed rows) of one split file."""
+    """(CSV field names, or [] for JSON lines; parsed rows) of one split file."""
     text = path.read_text(encoding="utf-8")
     if task_set == "medpix":
         return [], [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -62,9 +62,9 @@ def _read_rows(path: Path, task_set: str) -> tuple[list[str], list[dict[str, str
     return list(reader.fieldnames or []), rows
 
 
-def _split_text(fields: list[str], rows: list[dict[str, str]]) -> str:
-    """Rows in their split file's format: JSON lines, or CSV under `fields`."""
-    if not fields:
+def _split_text(task_set: str, fields: list[str], rows: list[dict[str, str]]) -> str:
+    """Rows in their split file's format: JSON lines (MedPix), or CSV under `fields`."""
+    if task_set == "medpix":
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -73,35 +73,56 @@ def _split_text(fields: list[str], rows: list[dict[str, str]]) -> str:
     return buffer.getvalue()
 
 
+def _rows_and_samples(
+    task_set: str, root: Path, splits: Sequence[str], columns: WoundColumns | None
+) -> tuple[list[str], list[dict[str, str]], list[Sample]]:
+    """The splits' raw rows and, row for row, the loaders' samples: folds group and stratify on
+    what training reads (`Sample.group`, the first label), not on a second reading of the
+    columns."""
+    fields: list[str] | None = None
+    rows: list[dict[str, str]] = []
+    samples: list[Sample] = []
+    for split in splits:
+        split_fields, split_rows = _read_rows(
+            root / SPLIT_FILES[task_set].format(split=split), task_set
+        )
+        if fields is not None and split_fields != fields:
+            raise ValueError(f"split {split!r} has columns {split_fields}, not {fields}")
+        fields = split_fields
+        split_samples = load_samples(task_set, root, split, columns)
+        if len(split_samples) != len(split_rows):
+            raise ValueError(
+                f"split {split!r}: {len(split_rows)} rows, {len(split_samples)} samples"
+            )
+        rows += split_rows
+        samples += split_samples
+    return fields or [], rows, samples
+
+
 def write_folds(config_path: Path, out: Path, folds: int, seed: int) -> list[Path]:
     """Fold split files under `out/data`, one config per fold; returns the configs' paths."""
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     data = config["data"]
     task_set, root = data["type"], Path(data["root"])
-    pattern, group_key, label_key = _LAYOUT[task_set]
-    columns = data.get("columns") or {}  # the wound CSV's renamed columns (`WoundColumns`)
-    group_key, label_key = columns.get("group", group_key), columns.get("type", label_key)
-    fields: list[str] = []
-    rows: list[dict[str, str]] = []
-    for split in (data.get("train_split", "train"), data.get("dev_split", "dev")):
-        fields, split_rows = _read_rows(root / pattern.format(split=split), task_set)
-        rows += split_rows
-    assigned = fold_of(
-        [str(r[label_key]) for r in rows], [str(r[group_key]) for r in rows], folds, seed
-    )
+    columns = WoundColumns(**data["columns"]) if data.get("columns") else None
+    splits = (data.get("train_split", "train"), data.get("dev_split", "dev"))
+    fields, rows, samples = _rows_and_samples(task_set, root, splits, columns)
+    assigned = fold_of([str(s.labels[0]) for s in samples], [s.group for s in samples], folds, seed)
     data_root = out / "data"
     data_root.mkdir(parents=True, exist_ok=True)
-    for entry in root.iterdir():
+    prefix, suffix = SPLIT_FILES[task_set].split("{split}")
+    for entry in root.iterdir():  # images and the rest; not the split files (made below)
         link = data_root / entry.name
-        if not entry.name.endswith((".jsonl", ".csv")) and not link.exists():
+        is_split = entry.name.startswith(prefix) and entry.name.endswith(suffix)
+        if not is_split and not link.exists():
             link.symlink_to(entry.resolve())
     configs = []
     for index in range(folds):
         for name, rows_of in (("train", assigned != index), ("dev", assigned == index)):
             chosen = [row for row, keep in zip(rows, rows_of, strict=True) if keep]
-            path = data_root / pattern.format(split=f"cv{index}-{name}")
-            path.write_text(_split_text(fields, chosen), encoding="utf-8")
-        fold_config = json.loads(json.dumps(config))  # a deep copy of plain data
+            path = data_root / SPLIT_FILES[task_set].format(split=f"cv{index}-{name}")
+            path.write_text(_split_text(task_set, fields, chosen), encoding="utf-8")
+        fold_config = copy.deepcopy(config)
         fold_config["data"].update(
             root=str(data_root.resolve()),
             train_split=f"cv{index}-train",

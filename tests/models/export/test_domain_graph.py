@@ -1,6 +1,6 @@
 """The domain check's scoring appended to a graph (`models.export.domain_graph`) gives the
 numpy form's scores at several batch sizes, with and without low-rank parts, keeps every
-output the graph had, places each check node right after what it reads (not after every node
+output the graph had, lists each check node right after what it reads (not after every node
 of the answers), and refuses a graph that lacks a part or already scores."""
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def test_graph_scores_equal_the_numpy_form(shape: str, batch: int) -> None:
     x = np.concatenate(list(values.values()), axis=1)
     names = [o.name for o in session.get_outputs()]
     assert names[: 1 + len(values)] == ["probs_task", *values]  # the graph's outputs kept
-    # the check's nodes (the Split, the scoring) run as soon as `hidden` exists, while it is in
-    # cache, before the answers' Softmax
+    # the check's nodes (the Split, the scoring) are listed as soon as `hidden` exists, before
+    # the answers' Softmax
     ops = [n.op_type for n in model.graph.node]
     assert ops[:2] == ["Identity", "Split"] and ops[-1] == "Softmax" and len(ops) > 10
     out = dict(zip(names, session.run(None, {"x": x}), strict=True))
