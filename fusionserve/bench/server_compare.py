@@ -29,9 +29,13 @@ def _cpu_ratio(variant: Variant, high: int) -> float | None:
     return _ratio(served, variant.ceiling.cpu_ms_per_item)
 
 
+def _c1_p50(run: ServedRun) -> float:
+    """p50 at the lowest closed-loop concurrency (c=1): what the open-loop tail is set against."""
+    return run.level(min(level.concurrency for level in run.levels)).p50
+
+
 def _open_tail(run: ServedRun) -> float | None:
-    low = min(level.concurrency for level in run.levels)
-    return None if run.open_loop is None else _ratio(run.open_loop.p99, run.level(low).p50)
+    return None if run.open_loop is None else _ratio(run.open_loop.p99, _c1_p50(run))
 
 
 def open_tail_floor(run: ServedRun, load: float) -> float | None:
@@ -40,7 +44,7 @@ def open_tail_floor(run: ServedRun, load: float) -> float | None:
     if run.open_loop is None or not run.levels or not run.max_rate or not 0 < load < 1:
         return None
     (p99,) = fifo_sojourn_ms(load, 1000.0 / run.max_rate, (0.99,))
-    return _ratio(p99, run.level(min(level.concurrency for level in run.levels)).p50)
+    return _ratio(p99, _c1_p50(run))
 
 
 def server_targets(results: BenchResults) -> list[Target]:

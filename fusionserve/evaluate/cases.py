@@ -12,9 +12,10 @@ from pathlib import Path
 from app.contract.manifest import Manifest
 from app.contract.tasks import task_set
 from fusionserve.evaluate.errors import EvaluateError
-from models.data import DataError, load_samples
+from models.data import SPLIT_FILES, DataError, load_samples
 
-SPLIT_FILES = {"medpix": ("descriptions_", ".jsonl"), "wound": ("metadata_", ".csv")}
+# (prefix, suffix) of each data set's split files
+_SPLIT_AFFIXES = {kind: tuple(name.split("{split}")) for kind, name in SPLIT_FILES.items()}
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def dataset_kind(root: Path) -> str:
     """'medpix' or 'wound', from the split files present in `root`."""
     if not root.is_dir():
         raise EvaluateError(f"dataset folder not found: {root}")
-    kinds = [k for k, (pre, suf) in SPLIT_FILES.items() if any(root.glob(f"{pre}*{suf}"))]
+    kinds = [k for k, (pre, suf) in _SPLIT_AFFIXES.items() if any(root.glob(f"{pre}*{suf}"))]
     if len(kinds) != 1:
         raise EvaluateError(
             f"{root} is not a MedPix-2.0 (descriptions_<split>.jsonl) or "
@@ -41,7 +42,7 @@ def dataset_kind(root: Path) -> str:
 
 
 def available_splits(root: Path, kind: str) -> list[str]:
-    prefix, suffix = SPLIT_FILES[kind]
+    prefix, suffix = _SPLIT_AFFIXES[kind]
     return sorted(p.name[len(prefix) : -len(suffix)] for p in root.glob(f"{prefix}*{suffix}"))
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.data.medpix import SPLIT_FILE as MEDPIX_SPLIT_FILE
 from models.data.medpix import load_medpix
 from models.data.samples import DataError, Sample, label_index
+from models.data.wound import SPLIT_FILE as WOUND_SPLIT_FILE
 from models.data.wound import WoundColumns, load_wound
 
 DATASET_TYPES = ("medpix", "wound")
+# each data set's split file, `{split}` for the split's name
+SPLIT_FILES = {"medpix": MEDPIX_SPLIT_FILE, "wound": WOUND_SPLIT_FILE}
 
 
 def load_samples(
@@ -24,6 +28,7 @@ def load_samples(
 
 __all__ = [
     "DATASET_TYPES",
+    "SPLIT_FILES",
     "DataError",
     "Sample",
     "WoundColumns",

@@ -12,6 +12,8 @@ from pathlib import Path
 from app.contract.tasks import task_set
 from models.data.samples import DataError, Sample, label_index, require_file
 
+SPLIT_FILE = "descriptions_{split}.jsonl"
+
 MODALITY_FIELD = "Type"
 LOCATION_FIELD = "Location Category"
 
@@ -27,7 +29,7 @@ def load_medpix(root: str | Path, split: str) -> list[Sample]:
     """Samples of one split; unknown labels, bad JSON or missing images raise DataError."""
     root = Path(root)
     spec = task_set("medpix")
-    path = require_file(root / f"descriptions_{split}.jsonl", f"MedPix {split} split file")
+    path = require_file(root / SPLIT_FILE.format(split=split), f"MedPix {split} split file")
     samples: list[Sample] = []
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):

@@ -13,6 +13,8 @@ from pathlib import Path
 from app.contract.tasks import task_set
 from models.data.samples import DataError, Sample, label_index, require_file
 
+SPLIT_FILE = "metadata_{split}.csv"
+
 
 @dataclass(frozen=True)
 class WoundColumns:
@@ -30,7 +32,7 @@ def load_wound(root: str | Path, split: str, columns: WoundColumns | None = None
     root = Path(root)
     cols = columns or WoundColumns()
     spec = task_set("wound")
-    path = require_file(root / f"metadata_{split}.csv", f"Wound {split} split file")
+    path = require_file(root / SPLIT_FILE.format(split=split), f"Wound {split} split file")
     samples: list[Sample] = []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)

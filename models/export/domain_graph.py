@@ -254,16 +254,13 @@ def _check_early(model: onnx.ModelProto, check_outputs: set[str]) -> None:
     waiting = [i for i in range(len(nodes)) if i not in needed]
     order: list[int] = []
 
-    def place_ready() -> None:
-        progress = True
-        while progress:
-            progress = False
-            for index in list(waiting):
-                if all(name in ready for name in nodes[index].input):
-                    order.append(index)
-                    ready.update(nodes[index].output)
-                    waiting.remove(index)
-                    progress = True
+    def place_ready() -> None:  # one pass: the file's order is topological, so a check node's
+        # check producers come before it in `waiting`
+        for index in list(waiting):
+            if all(name in ready for name in nodes[index].input):
+                order.append(index)
+                ready.update(nodes[index].output)
+                waiting.remove(index)
 
     place_ready()
     for index in sorted(needed):

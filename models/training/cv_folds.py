@@ -38,9 +38,7 @@ import numpy as np
 import yaml
 from sklearn.model_selection import StratifiedGroupKFold
 
-from models.data import Sample, WoundColumns, load_samples
-
-SPLIT_FILES = {"medpix": "descriptions_{split}.jsonl", "wound": "metadata_{split}.csv"}
+from models.data import SPLIT_FILES, Sample, WoundColumns, load_samples
 
 
 def fold_of(labels: Sequence[str], groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
