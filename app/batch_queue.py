@@ -30,7 +30,8 @@ T = TypeVar("T", bound=Queued)
 
 
 class BatchQueue(Generic[T]):
-    """A FIFO guarded by one condition; `take` blocks the inference thread until a batch closes."""
+    """A FIFO guarded by one condition; `take` blocks an inference thread until a batch closes.
+    Several threads may take from one queue (a model's concurrent runs): each batch goes to one."""
 
     def __init__(self, max_batch_size: int, max_delay_s: float) -> None:
         self.max_batch_size = max_batch_size
@@ -97,23 +98,25 @@ class BatchQueue(Generic[T]):
         return len(self._items) < self.max_batch_size and self._incoming > 0 and not self._closed
 
     def take(self, free_since: float) -> list[T]:
-        """The next batch (blocking); [] once closed and empty. `free_since`: when the model's
-        last run ended."""
+        """The next batch (blocking); [] once closed and empty. `free_since`: when the calling
+        thread's last run ended."""
         with self._ready:
-            while not self._items:
-                if self._closed:
-                    return []
-                self._ready.wait()
-            if self.max_delay_s > 0:
-                close_at = max(self._items[0].enqueued, free_since) + self.max_delay_s
-                while (
-                    len(self._items) < self.max_batch_size
-                    and self._incoming > 0
-                    and not self._closed
-                ):
-                    remaining = close_at - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._ready.wait(remaining)
-            size = min(len(self._items), self.max_batch_size)
-            return [self._items.popleft() for _ in range(size)]
+            while True:
+                while not self._items:
+                    if self._closed:
+                        return []
+                    self._ready.wait()
+                if self.max_delay_s > 0:
+                    close_at = max(self._items[0].enqueued, free_since) + self.max_delay_s
+                    while self._more_coming() and self._items:
+                        remaining = close_at - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._ready.wait(remaining)
+                # another runner may have taken the items while this one waited for more
+                if self._items:
+                    size = min(len(self._items), self.max_batch_size)
+                    batch = [self._items.popleft() for _ in range(size)]
+                    if self._items:
+                        self._ready.notify()  # what is left is another runner's next batch
+                    return batch

@@ -1,17 +1,21 @@
-"""Dynamic batching for one model: a bounded queue and one inference thread that forms its own
-batches.
+"""Dynamic batching for one model: a bounded queue and `runners` inference threads that each
+form their own batches.
 
-Items are queued from the event loop; the model's thread takes each batch from the queue itself
-(`app.batch_queue`: FIFO, closes a batch when full or max_delay after it could have started,
-or at once when no item is being preprocessed for it), runs it, and hands the outputs back to
-the event loop in one call per batch, where each caller gets its own. So the model never waits
-for the event loop between runs, and the event loop wakes once per batch, not once per step of
-forming it. Items whose caller left are skipped and items whose deadline passed are answered 504,
+Items are queued from the event loop; each of the model's threads takes its next batch from
+the queue itself (`app.batch_queue`: FIFO, closes a batch when full or max_delay after it could
+have started, or at once when no item is being preprocessed for it), runs it, and hands the
+outputs back to the event loop in one call per batch, where each caller gets its own. So the
+model never waits for the event loop between runs, and the event loop wakes once per batch, not
+once per step of forming it. With two or more runners (Triton's instance count, on one shared
+session) a batch forms and runs while another runs: on a CPU the graph is the one serial stage,
+and between the bursts of preprocessing a single run left a core idle (issue 26).
+
+Items whose caller left are skipped and items whose deadline passed are answered 504,
 never run. If a batched run raises, its items are retried one by one so a bad item fails alone.
 
 The run guard (`app.run_guard`): a run longer than its deadline is a stall, seen by a watch on
 the event loop — its items and the queued ones are answered 503 `model_stalled`, new ones are
-refused and the batcher is not available until the run returns (it cannot be interrupted; the
+refused and the batcher is not available until every stalled run returns (none can be interrupted; a
 thread is the session's). An item whose outputs are NaN or infinite is answered 500
 `non_finite_output`. Failed runs in a row are counted; at the guard's limit `on_unhealthy` is
 called once (the registry reloads).
@@ -65,9 +69,9 @@ class _Pending(Generic[In, Out]):
     enqueued: float = field(default_factory=time.monotonic)
 
 
-@dataclass
+@dataclass(eq=False)  # found and removed by identity: comparing batches compares arrays
 class _Run(Generic[In, Out]):
-    """The run in progress on the inference thread (read by the stall watch)."""
+    """A run in progress on an inference thread (read by the stall watch)."""
 
     batch: list[_Pending[In, Out]]
     start: float
@@ -88,8 +92,12 @@ class DynamicBatcher(Generic[In, Out]):
         hooks: ServingHooks | None = None,
         guard: RunGuard | None = None,
         check_output: Callable[[Out], str | None] | None = None,
+        runners: int = 1,
     ) -> None:
+        if runners < 1:
+            raise ValueError(f"runners must be at least 1, not {runners}")
         self.name = name
+        self.runners = runners
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.queue_size = queue_size
@@ -97,12 +105,13 @@ class DynamicBatcher(Generic[In, Out]):
         self._hooks = hooks or ServingHooks()
         self._queue: BatchQueue[_Pending[In, Out]] = BatchQueue(max_batch_size, max_delay_s)
         self._stopping = False
-        self._free_since = 0.0  # time.monotonic() when the last batch's run ended
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ended: asyncio.Future[None] | None = None  # done once the thread has left
+        self._ended: asyncio.Future[None] | None = None  # done once every thread has left
+        self._threads_left = 0  # inference threads still working (event loop only)
         self._watch: asyncio.Task[None] | None = None
-        self._run: _Run[In, Out] | None = None  # guarded by _run_lock
+        self._runs: list[_Run[In, Out]] = []  # in progress; guarded by _run_lock
         self._run_lock = threading.Lock()
+        self._stalled_runs = 0  # stalled runs not yet returned (event loop only)
         self.failure: str | None = None  # why the loop died, if it did (shown by readiness)
         self.guard = guard or RunGuard()
         self._check_output = check_output  # names an item's bad outputs (NaN/inf), else None
@@ -113,7 +122,12 @@ class DynamicBatcher(Generic[In, Out]):
 
     @property
     def running(self) -> bool:
-        return self._ended is not None and not self._ended.done() and not self._stopping
+        return (
+            self._ended is not None
+            and not self._ended.done()
+            and not self._stopping
+            and self.failure is None
+        )
 
     @property
     def available(self) -> bool:
@@ -131,8 +145,11 @@ class DynamicBatcher(Generic[In, Out]):
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._ended = self._loop.create_future()
-        thread = threading.Thread(target=self._work, name=f"inference-{self.name}", daemon=True)
-        thread.start()
+        self._threads_left = self.runners
+        for index in range(self.runners):
+            suffix = f"-{index}" if self.runners > 1 else ""
+            name = f"inference-{self.name}{suffix}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
         if self.guard.timeout_s is not None:
             watch = self._watch_runs(self.guard.timeout_s)
             self._watch = asyncio.create_task(watch, name=f"stall-watch-{self.name}")
@@ -218,24 +235,26 @@ class DynamicBatcher(Generic[In, Out]):
     # -- the inference thread ------------------------------------------------------------------
 
     def _work(self) -> None:
+        """One inference thread: take a batch, run it, repeat until `_next_batch` says stop."""
         error: BaseException | None = None
+        free_since = 0.0  # time.monotonic() when this thread's last run ended
         try:
-            while batch := self._next_batch():
+            while batch := self._next_batch(free_since):
                 try:
                     self._process(batch)
                 except Exception:  # the loop must outlive any one batch
                     logger.exception("batcher %s: unexpected error; failing its batch", self.name)
                     self._post(self._fail_all, batch, InferenceFailed("inference failed"))
                 finally:
-                    self._free_since = time.monotonic()
+                    free_since = time.monotonic()
         except BaseException as exc:
             error = exc
         finally:
             self._post(self._thread_ended, error)
 
-    def _next_batch(self) -> list[_Pending[In, Out]]:
+    def _next_batch(self, free_since: float) -> list[_Pending[In, Out]]:
         """The next batch (blocking); [] once stopping and nothing is left."""
-        return self._queue.take(self._free_since)
+        return self._queue.take(free_since)
 
     def _process(self, batch: list[_Pending[In, Out]]) -> None:
         """Skip items whose caller went away; answer expired ones 504 without running them."""
@@ -254,7 +273,7 @@ class DynamicBatcher(Generic[In, Out]):
         item; a stalled one was answered by the watch, and its outputs are dropped."""
         run = _Run(batch, time.monotonic())
         with self._run_lock:
-            self._run = run
+            self._runs.append(run)
         error: Exception | None = None
         outputs: Sequence[Out] = ()
         try:
@@ -265,7 +284,7 @@ class DynamicBatcher(Generic[In, Out]):
             error = exc
         elapsed = time.monotonic() - run.start
         with self._run_lock:
-            self._run = None
+            self._runs.remove(run)
         if run.stalled:
             self._post(self._stall_ended)
         elif error is None:
@@ -316,10 +335,12 @@ class DynamicBatcher(Generic[In, Out]):
             self._fail(item, error)
 
     def _thread_ended(self, error: BaseException | None) -> None:
-        """A thread that ended without stop() is dead: say why, and fail what nobody will run."""
-        if self._ended is not None and not self._ended.done():
+        """A thread that ended without stop() is dead: the batcher is no longer running (say
+        why, and fail what is queued); `_ended` completes once the last thread has left."""
+        self._threads_left -= 1
+        if self._threads_left <= 0 and self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
-        if self._stopping:
+        if self._stopping or self.failure is not None:
             return
         self.failure = f"batcher loop died: {type(error).__name__ if error else 'ended'}"
         logger.error(
@@ -349,20 +370,22 @@ class DynamicBatcher(Generic[In, Out]):
     # -- on the event loop: the stall watch ----------------------------------------------------
 
     async def _watch_runs(self, timeout: float) -> None:
-        """Look at the run in progress WATCH_PERIODS times per deadline; one past it stalls."""
+        """Look at the runs in progress WATCH_PERIODS times per deadline; one past it stalls."""
         period = min(1.0, timeout / WATCH_PERIODS)
         while True:
             await asyncio.sleep(period)
+            now = time.monotonic()
             with self._run_lock:
-                run = self._run
-                if run is None or run.stalled or time.monotonic() - run.start < timeout:
-                    continue
-                run.stalled = True
-            self._stall(run.batch, timeout)
+                late = [r for r in self._runs if not r.stalled and now - r.start >= timeout]
+                for run in late:
+                    run.stalled = True
+            for run in late:
+                self._stall(run.batch, timeout)
 
     def _stall(self, batch: list[_Pending[In, Out]], timeout: float) -> None:
+        self._stalled_runs += 1
         self.stalled = f"a model run gave no answer within {timeout:g}s (RUN_TIMEOUT_S)"
-        self.stalled_since = time.monotonic()
+        self.stalled_since = self.stalled_since or time.monotonic()
         logger.error("batcher %s: %s; not ready until it returns", self.name, self.stalled)
         self._hooks.model_fault(self.name, "stall")
         self._hooks.batch_done(self.name, len(batch), timeout, False)
@@ -372,9 +395,12 @@ class DynamicBatcher(Generic[In, Out]):
         self._hooks.queue_depth(self.name, 0)
 
     def _stall_ended(self) -> None:
+        """A stalled run returned; runs are accepted again once every stalled run has."""
+        self._stalled_runs -= 1
         waited = time.monotonic() - (self.stalled_since or time.monotonic())
         logger.warning("batcher %s: the stalled run returned after %.1fs more", self.name, waited)
-        self.stalled = self.stalled_since = None
+        if self._stalled_runs <= 0:
+            self.stalled = self.stalled_since = None
 
     def _ran(self, ok: bool, kind: str, cause: str) -> None:
         """Count runs that failed in a row; at the guard's limit, report once."""

@@ -41,6 +41,7 @@ class ModelSettings(BaseModel):
     providers: list[str]
     intra_op_threads: int = Field(ge=0)  # 0 = auto: half the cores, at least 1
     inter_op_threads: int = Field(ge=0)
+    concurrent_runs: int = Field(ge=0)  # 0 = auto: 2 on CPU with auto intra, else 1
     graph_optimization: GraphOptimization
     io_binding: Literal["auto", "on", "off"]
 

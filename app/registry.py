@@ -16,6 +16,7 @@ import time
 
 from app.batcher import DynamicBatcher
 from app.contract.manifest import MANIFEST_FILE, Manifest
+from app.contract.session import concurrent_runs
 from app.contract.tasks import TASK_SETS
 from app.errors import InvalidRequest, LoadFailed, UnknownModel, UnknownRole
 from app.fault_injection import injector
@@ -121,6 +122,11 @@ class ModelRegistry:
             hooks=self.hooks,
             guard=guard,
             check_output=non_finite_outputs,
+            runners=concurrent_runs(
+                bundle.settings.concurrent_runs,
+                bundle.onnx.device,
+                bundle.settings.intra_op_threads,
+            ),
         )
         batcher.start()
         return batcher

@@ -175,6 +175,7 @@ class BatchingInfo(BaseModel):
     max_delay_ms: float
     queue_size: int
     queue_depth: int
+    concurrent_runs: int = Field(description="Graph runs this model may have at once (resolved).")
 
 
 class ModelInfo(BaseModel):

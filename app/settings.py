@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     precision: Literal["fp32", "int8"] = "fp32"
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = auto: half the cores, at least 1
     inter_op_threads: int = Field(default=0, ge=0)
+    concurrent_runs: int = Field(default=0, ge=0)  # per model; 0 = auto: 2 on CPU with auto intra
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     io_binding: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA/TensorRT providers
 

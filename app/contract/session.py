@@ -59,6 +59,24 @@ def intra_op_threads(configured: int, cpu_count: int | None = None) -> int:
     return max(1, (cpu_count if cpu_count is not None else os.cpu_count() or 1) // 2)
 
 
+def concurrent_runs(
+    configured: int, device: str, intra_configured: int, cpu_count: int | None = None
+) -> int:
+    """Graph runs one model may have in progress at once; 0 = auto: 2 on a CPU with 2 or more
+    cores when `intra_op_threads` is auto too, else 1.
+
+    Auto `intra_op_threads` gives one run half the cores; the other half is for preprocessing,
+    which comes in bursts as answers go out, so between bursts it idled while the next batch
+    waited for the run (issue 26). A second run on the same session fills it. Where the
+    threads per run are set (the Kubernetes manifests give one run the pod's CPU request), one
+    run already fills what was sized for it; a GPU serialises runs on its stream anyway.
+    """
+    if configured > 0:
+        return configured
+    cores = cpu_count if cpu_count is not None else os.cpu_count() or 1
+    return 2 if device == "cpu" and intra_configured == 0 and cores >= 2 else 1
+
+
 def session_options(options: RuntimeOptions) -> ort.SessionOptions:
     result = ort.SessionOptions()
     result.intra_op_num_threads = intra_op_threads(options.intra_op_threads)

@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "newer bundle needs, e.g. app/contract/domain.py), so only the HTTP path differs",
     )
     parser.add_argument(
+        "--paired-rounds",
+        type=int,
+        default=6,
+        help="with --server-rev: rounds of paired throughput at the top concurrency, both "
+        "servers up and driven in turn (the speed-up target reads their median; 0 = off)",
+    )
+    parser.add_argument(
         "--open-loop-fraction",
         type=float,
         default=0.7,
@@ -142,6 +149,7 @@ def command_line(args: argparse.Namespace) -> str:
         "--single-items", str(args.single_items), "--cold-starts", str(args.cold_starts),
         "--datasets-root", str(args.datasets_root), "--out", str(args.out),
         "--open-loop-fraction", str(args.open_loop_fraction),
+        "--paired-rounds", str(args.paired_rounds),
     ]  # fmt: skip
     for flag, value in (
         ("--teacher", args.teacher),
@@ -191,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         profile_dir=args.profile,
         open_loop_fraction=args.open_loop_fraction,
         stages_dir=args.stages,
+        paired_rounds=max(0, args.paired_rounds),
     )
     with tempfile.TemporaryDirectory(prefix="fusionserve-baseline-") as scratch:
         if args.server_rev:

@@ -22,6 +22,7 @@ from fusionserve.bench.loadgen import LoadResult
 from fusionserve.bench.old_vs_new import baseline_section, baseline_targets
 from fusionserve.bench.server_compare import (
     latency_section,
+    paired_section,
     server_section,
     server_targets,
     stages_section,
@@ -315,7 +316,8 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
     for t in [*server_targets(results), *targets(results), *baseline_targets(results)]:
         verdict = "not measured" if t.holds is None else ("yes" if t.holds else "**no**")
         lines.append(f"| {t.name} | {t.goal} | {t.measured} | {verdict} |")
-    lines += ["", *server_section(results), *latency_section(results), *stages_section(results)]
+    lines += ["", *server_section(results), *paired_section(results)]
+    lines += [*latency_section(results), *stages_section(results)]
     lines += [*baseline_section(results), *_cpu_section(results, r)]
     lines += [
         "",

@@ -25,6 +25,7 @@ from fusionserve.bench.coldstart import ServerProcess, free_port, running_server
 from fusionserve.bench.flamegraph import render
 from fusionserve.bench.loadgen import LoadResult, run_load
 from fusionserve.bench.open_loop import run_open_loop
+from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
 from fusionserve.bench.profile import recording, summarize
 from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
 from fusionserve.bench.server_metrics import batch_totals
@@ -57,6 +58,7 @@ class BenchConfig:
     server_rev_overlay: tuple[str, ...] = ()  # files of it taken from this commit instead
     open_loop_fraction: float = 0.7  # open-loop (Poisson) rate, as a fraction of the best rate
     stages_dir: Path | None = None  # profiled extra pass: flame graphs + per-stage tables
+    paired_rounds: int = 6  # new vs server_rev throughput, both up, driven in turn (0 = off)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class BenchResults:
     cold_starts_s: list[float]
     started_at: str
     duration_s: float
+    paired: PairedThroughput | None = None  # new vs server_rev, paired rounds
 
     def variant(self, label: str) -> Variant | None:
         return next((v for v in self.variants if v.label == label), None)
@@ -297,27 +300,43 @@ def _variant(
     return Variant(label, bundle, precision, ceiling, served, bundle_dir, size)
 
 
+def _new_launch(config: BenchConfig) -> Launch:
+    """This commit's server for the student fp32 bundle."""
+    port = free_port()
+    return Launch(
+        serve_command(config.bundle_dir, config.student, "fp32", port),
+        {**config.server_env, "FUSIONSERVE_PRECISION": "fp32"},
+        REPO_ROOT,
+        port,
+    )
+
+
+def _old_launch(config: BenchConfig) -> Launch:
+    """The server code at server_rev for the same bundle, from its own folder."""
+    assert config.server_rev_dir is not None
+    port = free_port()
+    return Launch(
+        serve_command(config.bundle_dir.resolve(), config.student, "fp32", port),
+        {**config.server_env, "FUSIONSERVE_PRECISION": "fp32", **server_env(config.server_rev_dir)},
+        config.server_rev_dir,
+        port,
+    )
+
+
 def _old_server(student: Variant, bodies: list[tuple[bytes, str]], config: BenchConfig) -> Variant:
     """The student fp32 bundle served by the code at server_rev; the in-process pipeline is
     the same bundle's, so the ceiling is the one measured for the new server."""
-    assert config.server_rev_dir is not None
-    env = {
-        **config.server_env,
-        "FUSIONSERVE_PRECISION": "fp32",
-        **server_env(config.server_rev_dir),
-    }
-    port = free_port()
-    cmd = serve_command(config.bundle_dir.resolve(), config.student, "fp32", port)
+    launch = _old_launch(config)
     served = _served_run(
         OLD_SERVER_LABEL,
         config.student,
         "fp32",
-        cmd,
-        port,
-        env,
+        list(launch.cmd),
+        launch.port,
+        launch.env,
         bodies,
         config,
-        cwd=config.server_rev_dir,
+        cwd=launch.cwd,
     )
     return Variant(
         OLD_SERVER_LABEL,
@@ -373,6 +392,21 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
             say(f"{OLD_SERVER_LABEL}: the server code at {config.server_rev}, same bundle")
             variants.append(_old_server(variants[0], bodies, config))
 
+    paired = None
+    if config.server_rev_dir is not None and config.paired_rounds > 0:
+        top = max(config.requests)
+        say(f"paired throughput: {config.paired_rounds} rounds, new and old in turn, c={top}")
+        paired = measure_paired(
+            _new_launch(config),
+            _old_launch(config),
+            f"/predict?model={config.student}",
+            bodies,
+            top,
+            config.requests[top] // 2,
+            config.paired_rounds,
+            config.warmup,
+        )
+
     naive = None
     if config.checkpoint is not None:
         say("naive PyTorch baseline")
@@ -393,6 +427,7 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
         cold_starts_s=cold,
         started_at=started_at,
         duration_s=time.perf_counter() - start,
+        paired=paired,
     )
 
 

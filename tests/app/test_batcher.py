@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,8 +20,15 @@ from app.batcher import BatchOutcome, DynamicBatcher
 from app.contract.image import ImageLimits
 from app.contract.manifest import TOKENIZER_FILE, Manifest
 from app.contract.text import TextEncoder
-from app.errors import DeadlineExceeded, InferenceFailed, ModelNotReady, QueueFull
+from app.errors import (
+    DeadlineExceeded,
+    InferenceFailed,
+    ModelNotReady,
+    ModelStalled,
+    QueueFull,
+)
 from app.preprocess import InputSpec, PreparedInputs, prepare
+from app.run_guard import RunGuard
 from app.runtime import OnnxModel, load_onnx_model
 from tests.app.helpers import MEDPIX_IMAGE, MEDPIX_TEXT, tiny_settings
 
@@ -350,3 +358,117 @@ def test_event_loop_stays_free_during_inference(medpix, items) -> None:  # type:
         await first
 
     _run(runner, scenario)
+
+
+class HeldRunner(GatedRunner):
+    """Holds every run that contains an item of `held` until that run's event in `holds` is
+    set (`release()` sets them all); other runs go through."""
+
+    def __init__(self, model: OnnxModel, held: Sequence[PreparedInputs]) -> None:
+        super().__init__(model)
+        self.held_ids = {id(item) for item in held}
+        self.holds: list[threading.Event] = []
+        self._released = False
+        self._lock = threading.Lock()
+
+    def __call__(self, items: Sequence[PreparedInputs]) -> list[Outputs]:
+        if self.held_ids & {id(item) for item in items}:
+            hold = threading.Event()
+            with self._lock:
+                self.holds.append(hold)
+                if self._released:
+                    hold.set()
+            assert hold.wait(30), "test forgot to release"
+        return super().__call__(items)
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            for hold in self.holds:
+                hold.set()
+
+
+def _run_held(
+    runner: HeldRunner,
+    scenario: Callable[[DynamicBatcher[PreparedInputs, Outputs]], Awaitable[None]],
+    **options: Any,
+) -> None:
+    async def main() -> None:
+        batcher = DynamicBatcher(
+            "medpix-student", runner, max_batch_size=8, max_delay_s=0.0, queue_size=64, **options
+        )
+        batcher.start()
+        try:
+            await asyncio.wait_for(scenario(batcher), timeout=30)
+        finally:
+            runner.release()
+            await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_a_second_runner_answers_while_the_first_run_is_held(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    model = medpix[0]
+    runner = HeldRunner(model, items[:1])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        held = asyncio.create_task(batcher.submit(items[0], time.monotonic() + FAR))
+        await _until(lambda: len(runner.holds) == 1)
+        outcomes = []
+        for item in items[1:4]:  # one at a time: runs of one item, as long as the held run
+            outcomes.append(await batcher.submit(item, time.monotonic() + FAR))
+        assert not held.done()  # answered while the other run was still in progress
+        for outcome, item in zip(outcomes, items[1:4], strict=True):
+            want = _expected(model, item)["probs_location"]
+            np.testing.assert_allclose(outcome.output["probs_location"], want, rtol=1e-5)
+        runner.release()
+        assert (await held).batch_size == 1
+
+    _run_held(runner, scenario, runners=2)
+    assert runner.sizes == [1, 1, 1, 1]
+
+
+def test_one_runner_holds_everything_behind_its_run(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    """The same scene with one runner: nothing is answered until the held run ends."""
+    runner = HeldRunner(medpix[0], items[:1])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        held = asyncio.create_task(batcher.submit(items[0], time.monotonic() + FAR))
+        await _until(lambda: len(runner.holds) == 1)
+        queued = await _queue(batcher, items[1:4])
+        await asyncio.sleep(0.1)
+        assert not any(task.done() for task in queued)
+        runner.release()
+        outcomes = await asyncio.gather(held, *queued)
+        assert [o.batch_size for o in outcomes] == [1, 3, 3, 3]
+
+    _run_held(runner, scenario, runners=1)
+
+
+def test_stalled_until_every_stalled_run_returns(medpix, items) -> None:  # type: ignore[no-untyped-def]
+    runner = HeldRunner(medpix[0], items[:2])
+
+    async def scenario(batcher: DynamicBatcher[PreparedInputs, Outputs]) -> None:
+        first = asyncio.create_task(batcher.submit(items[0], time.monotonic() + FAR))
+        await _until(lambda: len(runner.holds) == 1)
+        second = asyncio.create_task(batcher.submit(items[1], time.monotonic() + FAR))
+        await _until(lambda: len(runner.holds) == 2)  # both runners are held
+        for task in (first, second):
+            with pytest.raises(ModelStalled):
+                await task
+        assert batcher.stalled is not None and not batcher.available
+        runner.holds[0].set()  # one stalled run returns; the other is still out
+        await asyncio.sleep(0.3)
+        assert batcher.stalled is not None
+        runner.release()
+        await _until(lambda: batcher.stalled is None)
+        assert (await batcher.submit(items[2], time.monotonic() + FAR)).batch_size == 1
+
+    _run_held(runner, scenario, runners=2, guard=RunGuard(timeout_s=0.2))
+
+
+def test_runners_must_be_positive(medpix) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="runners"):
+        DynamicBatcher(
+            "m", GatedRunner(medpix[0]), max_batch_size=1, max_delay_s=0.0, queue_size=1, runners=0
+        )

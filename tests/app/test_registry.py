@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.contract.manifest import MODEL_FILE, sha256_file
+from app.contract.session import concurrent_runs
 from app.errors import InvalidRequest, ModelNotReady, UnknownModel, UnknownRole
 from tests.app.helpers import MEDPIX_IMAGE, b64, started_client, tiny_settings
 
@@ -125,3 +126,21 @@ def test_not_ready_while_loading(tiny_bundle_dir: Path) -> None:
     assert not ok and all(r.endswith(": loading") for r in reasons)
     with pytest.raises(ModelNotReady):
         registry.resolve("medpix")
+
+
+def test_concurrent_runs_auto_and_per_model(
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Auto threads: two runs per model on a CPU with 2+ cores (shown by /models); a model's
+    own variable overrides it."""
+    monkeypatch.setenv("FUSIONSERVE_MODEL__WOUND_STUDENT__CONCURRENT_RUNS", "3")
+    settings = tiny_settings(tiny_bundle_dir, intra_op_threads=0)
+    with started_client(settings) as client:
+        models = {m["name"]: m for m in client.get("/models").json()["models"]}
+        auto = concurrent_runs(0, "cpu", 0)
+        assert models["medpix-student"]["batching"]["concurrent_runs"] == auto
+        assert models["wound-student"]["batching"]["concurrent_runs"] == 3
+        registry = client.app.state.service.registry  # type: ignore[attr-defined]
+        assert registry.models["medpix-student"].active.batcher.runners == auto
+        answer = client.post("/predict", json={"image": b64(MEDPIX_IMAGE.read_bytes()), "text": "CT"})
+        assert answer.status_code == 200, answer.text

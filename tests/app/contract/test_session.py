@@ -9,6 +9,7 @@ import onnxruntime as ort
 from app.contract.session import (
     CPU,
     RuntimeOptions,
+    concurrent_runs,
     intra_op_threads,
     open_session,
     resolve_providers,
@@ -41,6 +42,15 @@ def test_intra_op_threads_auto_is_half_the_cores() -> None:
     assert intra_op_threads(0, cpu_count=1) == 1
     assert intra_op_threads(0, cpu_count=16) == 8
     assert intra_op_threads(3, cpu_count=16) == 3
+
+
+def test_concurrent_runs_auto_is_two_on_a_cpu_with_auto_threads() -> None:
+    assert concurrent_runs(0, "cpu", 0, cpu_count=2) == 2
+    assert concurrent_runs(0, "cpu", 0, cpu_count=16) == 2
+    assert concurrent_runs(0, "cpu", 0, cpu_count=1) == 1  # one core: nothing to fill
+    assert concurrent_runs(0, "cpu", 4, cpu_count=16) == 1  # threads sized by the user
+    assert concurrent_runs(0, "cuda", 0, cpu_count=16) == 1
+    assert concurrent_runs(3, "cuda", 0, cpu_count=16) == 3  # set: taken as is
 
 
 def test_open_session_runs_on_cpu_when_a_provider_is_missing(tiny_bundle_dir: Path) -> None:

@@ -123,7 +123,7 @@ def test_dead_batcher_shows_in_readiness(tiny_bundle_dir: Path) -> None:
             queued = asyncio.create_task(post())
             await until(lambda: batcher.depth == 1)
 
-            def broken_next_batch() -> list[Any]:
+            def broken_next_batch(free_since: float) -> list[Any]:
                 raise RuntimeError("simulated bug in the batching loop")
 
             batcher._next_batch = broken_next_batch  # type: ignore[method-assign]  # the loop dies after this batch

@@ -22,7 +22,7 @@ def test_overrides_change_one_model_and_show_in_models(
 ) -> None:
     root = _copy(tiny_bundle_dir, tmp_path)
     (root / "medpix-student" / "serving.json").write_text(
-        '{"max_batch_size": 8, "max_delay_ms": 5, "precision": "int8"}'
+        '{"max_batch_size": 8, "max_delay_ms": 5, "precision": "int8", "concurrent_runs": 2}'
     )
     monkeypatch.setenv("FUSIONSERVE_MODEL__MEDPIX_STUDENT__MAX_BATCH_SIZE", "4")
     monkeypatch.setenv("FUSIONSERVE_MODEL__WOUND_STUDENT__QUEUE_SIZE", "7")
@@ -33,7 +33,8 @@ def test_overrides_change_one_model_and_show_in_models(
             models[n] for n in ("medpix-student", "medpix-teacher", "wound-student")
         )
         assert student["batching"] == {
-            "max_batch_size": 4, "max_delay_ms": 5.0, "queue_size": 256, "queue_depth": 0
+            "max_batch_size": 4, "max_delay_ms": 5.0, "queue_size": 256, "queue_depth": 0,
+            "concurrent_runs": 2,
         }  # fmt: skip
         assert student["settings"]["max_batch_size"] == 4  # env beats serving.json's 8
         assert student["settings"]["precision"] == "int8"
@@ -43,11 +44,13 @@ def test_overrides_change_one_model_and_show_in_models(
         )
         assert teacher["settings"]["max_delay_ms"] == 2.0 and teacher["precision"] == "fp32"
         assert wound["batching"]["queue_size"] == 7 and wound["batching"]["max_batch_size"] == 32
+        assert wound["batching"]["concurrent_runs"] == 1  # auto, with threads set (tiny_settings)
         assert wound["precision"] == "int8" and wound["model_file"] == "model.int8.onnx"
         assert client.get("/models/medpix-student").json()["settings"] == student["settings"]
         assert set(student["settings"]) == {
             "max_batch_size", "max_delay_ms", "queue_size", "precision", "providers",
-            "intra_op_threads", "inter_op_threads", "graph_optimization", "io_binding",
+            "intra_op_threads", "inter_op_threads", "concurrent_runs", "graph_optimization",
+            "io_binding",
         }  # fmt: skip
         payload = {"image": b64(MEDPIX_IMAGE.read_bytes()), "text": MEDPIX_TEXT}
         assert client.post("/predict", json=payload).status_code == 200

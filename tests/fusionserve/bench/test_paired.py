@@ -1,0 +1,50 @@
+"""Paired throughput: two real `fusionserve serve` processes up at once, driven in turn."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fusionserve.bench.coldstart import free_port
+from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
+from fusionserve.bench.samples import load_dev_samples, multipart_body
+from fusionserve.bench.server_compare import paired_section
+from fusionserve.bench.suite import REPO_ROOT
+
+
+def _launch(bundle_dir: Path, env: dict[str, str]) -> Launch:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "fusionserve.cli", "serve", "--host", "127.0.0.1",
+        "--port", str(port), "--bundle-dir", str(bundle_dir),
+        "--models", "medpix-student", "--log-level", "warning",
+    ]  # fmt: skip
+    return Launch(cmd, env, REPO_ROOT, port)
+
+
+@pytest.mark.slow
+def test_two_servers_are_driven_in_turn(bench_bundle_dir: Path, medpix_root: Path) -> None:
+    bodies = [multipart_body(s) for s in load_dev_samples("medpix", medpix_root.parent, limit=3)]
+    one_run = _launch(bench_bundle_dir, {"FUSIONSERVE_CONCURRENT_RUNS": "1"})
+    two_runs = _launch(bench_bundle_dir, {"FUSIONSERVE_CONCURRENT_RUNS": "2"})
+    paired = measure_paired(
+        two_runs, one_run, "/predict?model=medpix-student", bodies, 4, 8, rounds=3, warmup=1
+    )
+    assert len(paired.new_rps) == len(paired.old_rps) == len(paired.ratios) == 3
+    assert all(rps > 0 for rps in paired.new_rps + paired.old_rps)
+    assert paired.new_failures == paired.old_failures == 0
+    assert paired.median_ratio == sorted(paired.ratios)[1]
+    results = SimpleNamespace(paired=paired, config=SimpleNamespace(server_rev="abc1234"))
+    lines = paired_section(results)  # type: ignore[arg-type]
+    rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split(" | ")[1] for row in rows] == ["new, old", "old, new", "new, old"]
+    assert lines[-2].startswith("| median |") and "abc1234" in lines[0]
+
+
+def test_ratios_skip_a_round_the_old_server_answered_nothing() -> None:
+    paired = PairedThroughput(32, 100, new_rps=[150.0, 120.0, 90.0], old_rps=[100.0, 0.0, 100.0])
+    assert paired.ratios == [1.5, 0.9] and paired.median_ratio == pytest.approx(1.2)
+    assert PairedThroughput(32, 100).median_ratio is None
