@@ -34,7 +34,7 @@ class ModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_batch_size: int = Field(ge=1)
+    max_batch_size: int = Field(ge=0)  # 0 = auto: 4 on a CPU, 32 on a GPU
     max_delay_ms: float = Field(ge=0.0)
     queue_size: int = Field(ge=1)
     precision: Literal["fp32", "int8"]

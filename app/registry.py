@@ -16,7 +16,7 @@ import time
 
 from app.batcher import DynamicBatcher
 from app.contract.manifest import MANIFEST_FILE, Manifest
-from app.contract.session import concurrent_runs
+from app.contract.session import concurrent_runs, max_batch_size
 from app.contract.tasks import TASK_SETS
 from app.errors import InvalidRequest, LoadFailed, UnknownModel, UnknownRole
 from app.fault_injection import injector
@@ -116,7 +116,7 @@ class ModelRegistry:
         batcher = DynamicBatcher(
             bundle.name,
             run,
-            max_batch_size=bundle.settings.max_batch_size,
+            max_batch_size=max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device),
             max_delay_s=bundle.settings.max_delay_s,
             queue_size=bundle.settings.queue_size,
             hooks=self.hooks,

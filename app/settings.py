@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     io_binding: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA/TensorRT providers
 
     # Batching and deadlines
-    max_batch_size: int = Field(default=32, ge=1)
+    max_batch_size: int = Field(default=0, ge=0)  # 0 = auto: 4 on a CPU, 32 on a GPU
     max_delay_ms: float = Field(default=2.0, ge=0.0)
     queue_size: int = Field(default=256, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0.0)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from app.bundle_loader import load_bundle
+from app.contract.session import max_batch_size
 from app.loaded_bundle import LoadedBundle
 from app.preprocess import PreparedInputs
 from app.settings import Settings
@@ -128,8 +129,9 @@ def measure_ceiling(
 ) -> CeilingResult:
     """Throughput over `items` items and latency over `single_items` single-item passes."""
     bundle = load_bundle(bundle_dir, settings)
-    # the bundle's own max_batch_size, as its batcher has it (app.model_settings)
-    batch_size, workers = bundle.settings.max_batch_size, settings.preprocess_workers
+    # the bundle's own max_batch_size, as its batcher has it (app.model_settings, resolved)
+    batch_size = max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device)
+    workers = settings.preprocess_workers
     single_item_latencies_ms(bundle, samples, WARMUP_ITEMS)
     pipelined_wall_s(bundle, samples, min(items, 2 * batch_size), batch_size, workers)
     cpu_start = time.process_time()

@@ -1,13 +1,16 @@
 """The open-loop tail an ideal server could reach at the same load: the latency percentiles of
-a FIFO queue with Poisson arrivals that serves one request at a time in exactly 1 / max rate
-(M/D/1), by the Lindley recursion over a fixed draw.
+a FIFO queue with Poisson arrivals and `servers` identical servers, each serving one request in
+exactly `servers` / max rate (M/D/c; M/D/1 for one), by the Kiefer-Wolfowitz recursion (Lindley's
+for one server) over a fixed draw.
 
 Why: the open-loop target compares p99 at a fraction of the measured max rate with the c = 1
 p50. Queueing alone sets a floor under that ratio: a server whose throughput never exceeds its
-max rate cannot answer faster than this queue (batching that does not raise throughput only
-holds requests back to the batch's end). When the floor is above the goal, no server with this
-max rate meets the goal (only a higher max rate lowers the floor); the report prints it beside
-the measurement.
+max rate cannot answer faster than the one-at-a-time queue (batching that does not raise
+throughput only holds requests back to the batch's end). A server that runs c graph runs at
+once (`FUSIONSERVE_CONCURRENT_RUNS`), each as slow as c / max rate, is bounded by the c-server
+queue, which is higher still. When the floor is above the goal, no server with this max rate
+meets the goal (only a higher max rate lowers the floor); the report prints it beside the
+measurement.
 """
 
 from __future__ import annotations
@@ -19,15 +22,24 @@ FLOOR_SEED = 26
 
 
 def fifo_sojourn_ms(
-    load: float, service_ms: float, quantiles: tuple[float, ...], arrivals: int = FLOOR_ARRIVALS
+    load: float,
+    service_ms: float,
+    quantiles: tuple[float, ...],
+    arrivals: int = FLOOR_ARRIVALS,
+    servers: int = 1,
 ) -> tuple[float, ...]:
-    """Quantiles (0-1) of arrival-to-answer time, ms, at utilisation `load` (< 1)."""
+    """Quantiles (0-1) of arrival-to-answer time, ms, at utilisation `load` (< 1) of `servers`
+    servers that each take `service_ms` per request."""
     if not 0 < load < 1:
         raise ValueError(f"load must be in (0, 1), not {load}")
-    gaps = np.random.default_rng(FLOOR_SEED).exponential(service_ms / load, arrivals)
+    if servers < 1:
+        raise ValueError(f"servers must be at least 1, not {servers}")
+    gaps = np.random.default_rng(FLOOR_SEED).exponential(service_ms / (load * servers), arrivals)
     waits = np.empty(arrivals)
-    wait = 0.0
-    for index, gap in enumerate(gaps.tolist()):  # Lindley: W' = max(0, W + S - gap)
-        waits[index] = wait
-        wait = max(0.0, wait + service_ms - gap)
+    work = [0.0] * servers  # each server's remaining work, ascending: the next arrival's wait
+    for index, gap in enumerate(gaps.tolist()):
+        waits[index] = work[0]
+        work[0] += service_ms
+        work.sort()
+        work = [max(0.0, w - gap) for w in work]
     return tuple(float(v) for v in np.quantile(waits + service_ms, quantiles))

@@ -35,6 +35,7 @@ SETTINGS_SHOWN = (
     "providers",
     "intra_op_threads",
     "inter_op_threads",
+    "concurrent_runs",
     "graph_optimization",
     "max_batch_size",
     "max_delay_ms",

@@ -1,5 +1,6 @@
 """Read the served process's own batch-size histogram, so a load level can report the average
-batch the batcher formed (items per graph run) — the number that says whether batching happened."""
+batch the batcher formed (items per graph run) — the number that says whether batching happened;
+and how many graph runs it lets a model have at once (the open-loop floor's server count)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def mean_batch(
     if before is None or after is None or after[1] <= before[1]:
         return None
     return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def concurrent_runs(base_url: str, model: str, timeout_s: float = 10.0) -> int:
+    """Graph runs `model` may have at once, from GET /models/{model}; 1 where the server does
+    not say (servers from before the setting, the naive baseline)."""
+    try:
+        response = httpx.get(f"{base_url}/models/{model}", timeout=timeout_s)
+        runs = response.json().get("batching", {}).get("concurrent_runs", 1)
+    except (httpx.TransportError, ValueError, AttributeError):
+        return 1
+    return runs if isinstance(runs, int) and runs >= 1 else 1

@@ -50,7 +50,7 @@ def test_names_upper_case_with_underscores() -> None:
             {"max_batchsize": 8},
             "serving.json: max_batchsize: unknown setting; valid: max_batch_size",
         ),
-        ({"max_batch_size": 0}, "serving.json: max_batch_size: Input should be greater than"),
+        ({"max_batch_size": -1}, "serving.json: max_batch_size: Input should be greater than"),
         ({"precision": "fp16"}, "serving.json: precision: Input should be 'fp32' or 'int8'"),
     ],
 )

@@ -18,7 +18,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings()
     assert s.bundle_dir == Path("exported") and s.models == []
     assert s.providers == ["CPUExecutionProvider"] and s.precision == "fp32"
-    assert (s.max_batch_size, s.max_delay_ms, s.queue_size) == (32, 2.0, 256)
+    assert (s.max_batch_size, s.max_delay_ms, s.queue_size) == (0, 2.0, 256)  # 0 = auto
     assert s.max_body_bytes == 10 * 1024 * 1024 and s.max_text_chars == 5000
     assert s.api_key is None and s.cors_origins == [] and s.default_task_set == "medpix"
 
@@ -39,7 +39,7 @@ def test_environment_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     "key,value",
-    [("PRECISION", "fp16"), ("MAX_BATCH_SIZE", "0"), ("GRAPH_OPTIMIZATION", "max"), ("PORT", "x")],
+    [("PRECISION", "fp16"), ("MAX_BATCH_SIZE", "-1"), ("GRAPH_OPTIMIZATION", "max"), ("PORT", "x")],
 )
 def test_invalid_values_refused(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
     monkeypatch.setenv(f"FUSIONSERVE_{key}", value)

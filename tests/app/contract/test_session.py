@@ -11,6 +11,7 @@ from app.contract.session import (
     RuntimeOptions,
     concurrent_runs,
     intra_op_threads,
+    max_batch_size,
     open_session,
     resolve_providers,
     session_options,
@@ -42,6 +43,11 @@ def test_intra_op_threads_auto_is_half_the_cores() -> None:
     assert intra_op_threads(0, cpu_count=1) == 1
     assert intra_op_threads(0, cpu_count=16) == 8
     assert intra_op_threads(3, cpu_count=16) == 3
+
+
+def test_max_batch_size_auto_is_small_on_a_cpu_and_large_on_a_gpu() -> None:
+    assert max_batch_size(0, "cpu") == 4 and max_batch_size(0, "cuda") == 32
+    assert max_batch_size(16, "cpu") == 16 and max_batch_size(1, "cuda") == 1  # set: as is
 
 
 def test_concurrent_runs_auto_is_two_on_a_cpu_with_auto_threads() -> None:

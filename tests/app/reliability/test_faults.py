@@ -78,7 +78,9 @@ def test_broken_bundles_are_not_ready_and_others_serve(broken_bundles: Path) -> 
 
 
 def test_failing_item_fails_alone_and_service_stays_up(tiny_bundle_dir: Path) -> None:
-    settings = tiny_settings(tiny_bundle_dir, models=["medpix-student"], max_delay_ms=0)
+    settings = tiny_settings(
+        tiny_bundle_dir, models=["medpix-student"], max_delay_ms=0, max_batch_size=32
+    )
 
     async def main() -> None:
         async with serving(settings) as (client, app):

@@ -19,7 +19,8 @@ def test_list_models(client: TestClient) -> None:
         assert [t["name"] for t in info["tasks"]] == list(spec.task_names)
         for task in info["tasks"]:
             assert tuple(task["labels"]) == spec.labels(task["name"])
-        assert info["batching"]["max_batch_size"] == 32
+        assert info["batching"]["max_batch_size"] == 4  # auto on a CPU
+        assert info["settings"]["max_batch_size"] == 0
     assert models["medpix-student"]["aliases"] == ["medpix"]
     assert models["medpix-teacher"]["aliases"] == ["medpix"]  # with role=teacher
     assert models["medpix-student"]["modality_weights"] is True

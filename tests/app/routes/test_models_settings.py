@@ -40,10 +40,10 @@ def test_overrides_change_one_model_and_show_in_models(
         assert student["settings"]["precision"] == "int8"
         assert student["precision"] == "fp32"  # the bundle ships no int8 graph: fp32 serves
         assert (
-            teacher["batching"]["max_batch_size"] == 32 and teacher["settings"]["queue_size"] == 256
+            teacher["batching"]["max_batch_size"] == 4 and teacher["settings"]["queue_size"] == 256
         )
         assert teacher["settings"]["max_delay_ms"] == 2.0 and teacher["precision"] == "fp32"
-        assert wound["batching"]["queue_size"] == 7 and wound["batching"]["max_batch_size"] == 32
+        assert wound["batching"]["queue_size"] == 7 and wound["batching"]["max_batch_size"] == 4
         assert wound["batching"]["concurrent_runs"] == 1  # auto, with threads set (tiny_settings)
         assert wound["precision"] == "int8" and wound["model_file"] == "model.int8.onnx"
         assert client.get("/models/medpix-student").json()["settings"] == student["settings"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,17 +11,13 @@ from fusionserve.bench.coldstart import free_port
 from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
 from fusionserve.bench.samples import load_dev_samples, multipart_body
 from fusionserve.bench.server_compare import paired_section
-from fusionserve.bench.suite import REPO_ROOT
+from fusionserve.bench.server_metrics import concurrent_runs
+from fusionserve.bench.suite import REPO_ROOT, serve_command
 
 
 def _launch(bundle_dir: Path, env: dict[str, str]) -> Launch:
     port = free_port()
-    cmd = [
-        sys.executable, "-m", "fusionserve.cli", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--bundle-dir", str(bundle_dir),
-        "--models", "medpix-student", "--log-level", "warning",
-    ]  # fmt: skip
-    return Launch(cmd, env, REPO_ROOT, port)
+    return Launch(serve_command(bundle_dir, "medpix-student", "fp32", port), env, REPO_ROOT, port)
 
 
 @pytest.mark.slow
@@ -33,6 +28,7 @@ def test_two_servers_are_driven_in_turn(bench_bundle_dir: Path, medpix_root: Pat
     paired = measure_paired(
         two_runs, one_run, "/predict?model=medpix-student", bodies, 4, 8, rounds=3, warmup=1
     )
+    assert concurrent_runs(two_runs.base_url, "medpix-student") == 1  # stopped: not said
     assert len(paired.new_rps) == len(paired.old_rps) == len(paired.ratios) == 3
     assert all(rps > 0 for rps in paired.new_rps + paired.old_rps)
     assert paired.new_failures == paired.old_failures == 0
