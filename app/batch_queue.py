@@ -1,14 +1,16 @@
-"""The queue between callers and a model's inference thread, and when a batch closes.
+"""The queue between callers and a model's inference threads, and when a batch closes.
 
-Callers (the event loop) put items; the inference thread takes batches itself, so between two
-runs the model waits for nothing but this lock — not for the event loop to notice that a run
-ended and hand it the next batch (under load that hand-off cost 6-10 ms of idle model per batch,
-issue 26). First in, first out.
+Callers (the event loop, preprocessing workers) put items; each inference thread takes its
+batches itself, so between two runs the model waits for nothing but this lock — not for the
+event loop to notice that a run ended and hand it the next batch (under load that hand-off
+cost 6-10 ms of idle model per batch, issue 26). First in, first out; with several threads
+(concurrent runs) each batch goes to one of them.
 
 A batch closes when it is full (max_batch_size), or max_delay after it could have started —
-since its oldest item was queued, or since the model became free if it was busy then — or at
-once when no more items are known to be on their way (announced with `expecting()` while they
-are preprocessed), so a lone request never waits for batch-mates that are not coming.
+since its oldest item was queued, or since the taking thread's last run ended if it was busy
+then — or at once when no more items are known to be on their way (announced with
+`expecting()` while they are preprocessed), so a lone request never waits for batch-mates
+that are not coming.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class BatchQueue(Generic[T]):
     Several threads may take from one queue (a model's concurrent runs): each batch goes to one."""
 
     def __init__(self, max_batch_size: int, max_delay_s: float) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, not {max_batch_size}")
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self._items: deque[T] = deque()
@@ -107,8 +111,9 @@ class BatchQueue(Generic[T]):
                         return []
                     self._ready.wait()
                 if self.max_delay_s > 0:
-                    close_at = max(self._items[0].enqueued, free_since) + self.max_delay_s
                     while self._more_coming() and self._items:
+                        # from the oldest item now queued: another thread may have taken it
+                        close_at = max(self._items[0].enqueued, free_since) + self.max_delay_s
                         remaining = close_at - time.monotonic()
                         if remaining <= 0:
                             break

@@ -1,22 +1,22 @@
-"""Dynamic batching for one model: a bounded queue and `runners` inference threads that each
-form their own batches.
+"""Dynamic batching for one model: a bounded queue and `concurrent_runs` inference threads that
+each form their own batches.
 
 Items are queued from the event loop; each of the model's threads takes its next batch from
 the queue itself (`app.batch_queue`: FIFO, closes a batch when full or max_delay after it could
 have started, or at once when no item is being preprocessed for it), runs it, and hands the
 outputs back to the event loop in one call per batch, where each caller gets its own. So the
 model never waits for the event loop between runs, and the event loop wakes once per batch, not
-once per step of forming it. With two or more runners (Triton's instance count, on one shared
-session) a batch forms and runs while another runs: on a CPU the graph is the one serial stage,
-and between the bursts of preprocessing a single run left a core idle (issue 26).
+once per step of forming it. With two or more concurrent runs (Triton's instance count, on one
+shared session) a batch forms and runs while another runs: on a 2-core CPU the graph is the one
+serial stage, and between the bursts of preprocessing a single run left a core idle (issue 26).
 
 Items whose caller left are skipped and items whose deadline passed are answered 504,
 never run. If a batched run raises, its items are retried one by one so a bad item fails alone.
 
 The run guard (`app.run_guard`): a run longer than its deadline is a stall, seen by a watch on
 the event loop — its items and the queued ones are answered 503 `model_stalled`, new ones are
-refused and the batcher is not available until every stalled run returns (none can be interrupted; a
-thread is the session's). An item whose outputs are NaN or infinite is answered 500
+refused and the batcher is not available until every stalled run returns (none can be
+interrupted; a thread is the session's). An item whose outputs are NaN or infinite is answered 500
 `non_finite_output`. Failed runs in a row are counted; at the guard's limit `on_unhealthy` is
 called once (the registry reloads).
 """
@@ -75,7 +75,7 @@ class _Run(Generic[In, Out]):
 
     batch: list[_Pending[In, Out]]
     start: float
-    stalled: bool = False
+    stalled_at: float | None = None  # time.monotonic() when the watch found it stalled
 
 
 class DynamicBatcher(Generic[In, Out]):
@@ -92,12 +92,15 @@ class DynamicBatcher(Generic[In, Out]):
         hooks: ServingHooks | None = None,
         guard: RunGuard | None = None,
         check_output: Callable[[Out], str | None] | None = None,
-        runners: int = 1,
+        concurrent_runs: int = 1,
     ) -> None:
-        if runners < 1:
-            raise ValueError(f"runners must be at least 1, not {runners}")
+        if concurrent_runs < 1 or max_batch_size < 1:
+            raise ValueError(
+                f"concurrent_runs ({concurrent_runs}) and max_batch_size ({max_batch_size}) "
+                "must be at least 1 (resolve the settings' 0 = auto first)"
+            )
         self.name = name
-        self.runners = runners
+        self.concurrent_runs = concurrent_runs
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.queue_size = queue_size
@@ -111,12 +114,12 @@ class DynamicBatcher(Generic[In, Out]):
         self._watch: asyncio.Task[None] | None = None
         self._runs: list[_Run[In, Out]] = []  # in progress; guarded by _run_lock
         self._run_lock = threading.Lock()
-        self._stalled_runs = 0  # stalled runs not yet returned (event loop only)
+        self._stalled: list[_Run[In, Out]] = []  # stalled runs not yet returned (event loop)
         self.failure: str | None = None  # why the loop died, if it did (shown by readiness)
         self.guard = guard or RunGuard()
         self._check_output = check_output  # names an item's bad outputs (NaN/inf), else None
         self.stalled: str | None = None  # why runs are refused now: a run passed its deadline
-        self.stalled_since: float | None = None  # time.monotonic() of the stall's detection
+        self.stalled_since: float | None = None  # the oldest stall still out (time.monotonic())
         self._failures = 0  # failed runs in a row
         self._unhealthy_reported = False
 
@@ -145,9 +148,9 @@ class DynamicBatcher(Generic[In, Out]):
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._ended = self._loop.create_future()
-        self._threads_left = self.runners
-        for index in range(self.runners):
-            suffix = f"-{index}" if self.runners > 1 else ""
+        self._threads_left = self.concurrent_runs
+        for index in range(self.concurrent_runs):
+            suffix = f"-{index}" if self.concurrent_runs > 1 else ""
             name = f"inference-{self.name}{suffix}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
         if self.guard.timeout_s is not None:
@@ -155,7 +158,7 @@ class DynamicBatcher(Generic[In, Out]):
             self._watch = asyncio.create_task(watch, name=f"stall-watch-{self.name}")
 
     async def stop(self) -> None:
-        """Stop accepting items, finish the queued ones, then end the thread. A stalled run is
+        """Stop accepting items, finish the queued ones, then end the threads. A stalled run is
         not waited for (it may never return): its thread is abandoned."""
         self._stopping = True
         self._queue.close()
@@ -285,8 +288,8 @@ class DynamicBatcher(Generic[In, Out]):
         elapsed = time.monotonic() - run.start
         with self._run_lock:
             self._runs.remove(run)
-        if run.stalled:
-            self._post(self._stall_ended)
+        if run.stalled_at is not None:
+            self._post(self._stall_ended, run)
         elif error is None:
             self._post(self._deliver, batch, outputs, run.start, elapsed)
         else:
@@ -340,7 +343,10 @@ class DynamicBatcher(Generic[In, Out]):
         self._threads_left -= 1
         if self._threads_left <= 0 and self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
-        if self._stopping or self.failure is not None:
+        if self._stopping:
+            return
+        if self.failure is not None:  # another thread died first: still say this one did
+            logger.error("batcher %s: another inference thread died", self.name, exc_info=error)
             return
         self.failure = f"batcher loop died: {type(error).__name__ if error else 'ended'}"
         logger.error(
@@ -376,16 +382,17 @@ class DynamicBatcher(Generic[In, Out]):
             await asyncio.sleep(period)
             now = time.monotonic()
             with self._run_lock:
-                late = [r for r in self._runs if not r.stalled and now - r.start >= timeout]
+                late = [r for r in self._runs if r.stalled_at is None and now - r.start >= timeout]
                 for run in late:
-                    run.stalled = True
+                    run.stalled_at = now
             for run in late:
-                self._stall(run.batch, timeout)
+                self._stall(run, timeout)
 
-    def _stall(self, batch: list[_Pending[In, Out]], timeout: float) -> None:
-        self._stalled_runs += 1
+    def _stall(self, run: _Run[In, Out], timeout: float) -> None:
+        batch = run.batch
+        self._stalled.append(run)
         self.stalled = f"a model run gave no answer within {timeout:g}s (RUN_TIMEOUT_S)"
-        self.stalled_since = self.stalled_since or time.monotonic()
+        self.stalled_since = min(r.stalled_at or 0.0 for r in self._stalled)
         logger.error("batcher %s: %s; not ready until it returns", self.name, self.stalled)
         self._hooks.model_fault(self.name, "stall")
         self._hooks.batch_done(self.name, len(batch), timeout, False)
@@ -394,12 +401,14 @@ class DynamicBatcher(Generic[In, Out]):
         self._fail_all(self._queue.drain(), error)
         self._hooks.queue_depth(self.name, 0)
 
-    def _stall_ended(self) -> None:
+    def _stall_ended(self, run: _Run[In, Out]) -> None:
         """A stalled run returned; runs are accepted again once every stalled run has."""
-        self._stalled_runs -= 1
-        waited = time.monotonic() - (self.stalled_since or time.monotonic())
+        self._stalled.remove(run)
+        waited = time.monotonic() - (run.stalled_at or time.monotonic())
         logger.warning("batcher %s: the stalled run returned after %.1fs more", self.name, waited)
-        if self._stalled_runs <= 0:
+        if self._stalled:
+            self.stalled_since = min(r.stalled_at or 0.0 for r in self._stalled)
+        else:
             self.stalled = self.stalled_since = None
 
     def _ran(self, ok: bool, kind: str, cause: str) -> None:

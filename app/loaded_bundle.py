@@ -46,7 +46,7 @@ class LoadedBundle:
         return prepare(image, text, self.inputs)
 
     def run_batch(self, items: Sequence[PreparedInputs]) -> list[Outputs]:
-        """Run prepared items as one batch (blocking: the model's inference thread); with a
+        """Run prepared items as one batch (blocking: one of the model's inference threads); with a
         domain check, each item's outputs gain its per-side scores (`SCORE_KEYS`) in place of
         the raw embeddings, scored for the whole batch at once."""
         outputs = self.onnx.run_batch(items)

@@ -52,7 +52,7 @@ DESCRIPTION = (
 )
 
 # How long a thread may keep the GIL while another waits for it (CPython's default is 5 ms). The
-# inference thread needs it for a moment after each run to hand over outputs and take its next
+# inference threads need it for a moment after each run to hand over outputs and take its next
 # batch, and each preprocessing worker between decoding and tokenising; at 5 ms every such
 # moment could idle the model or delay an item by up to 5 ms behind the event loop (issue 26).
 GIL_SWITCH_S = 0.001

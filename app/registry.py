@@ -122,7 +122,7 @@ class ModelRegistry:
             hooks=self.hooks,
             guard=guard,
             check_output=non_finite_outputs,
-            runners=concurrent_runs(
+            concurrent_runs=concurrent_runs(
                 bundle.settings.concurrent_runs,
                 bundle.onnx.device,
                 bundle.settings.intra_op_threads,

@@ -1,8 +1,9 @@
 """A bundle graph as the service runs it: precision (fp32 / int8), I/O binding, and the one
 function that runs a batch. Sessions are opened by the contract (`app.contract.session`).
 
-The batch function is called from the model's own inference thread (app.batcher), never from
-the event loop.
+The batch function is called from the model's own inference threads (app.batcher; with
+concurrent runs, from several at once on the one session, whose `run` is thread-safe), never
+from the event loop.
 """
 
 from __future__ import annotations

@@ -68,9 +68,7 @@ def max_batch_size(configured: int, device: str) -> int:
 
     A GPU runs a batch of 32 in about the time of one item, so it wants big batches. A CPU's
     time per item barely falls with the batch, while every item of a batch waits for its last:
-    at 32 concurrent requests on 2 cores, batches of at most 4 kept the throughput of 32 and
-    cut p99 ÷ p50 from 1.66 to 1.44 (two runs at once) and from 1.32 to 1.12 (one run), in
-    paired rounds (issue 26).
+    smaller batches kept the throughput and made the tails fairer (bench/RESULTS.md, issue 26).
     """
     if configured > 0:
         return configured
@@ -80,19 +78,22 @@ def max_batch_size(configured: int, device: str) -> int:
 def concurrent_runs(
     configured: int, device: str, intra_configured: int, cpu_count: int | None = None
 ) -> int:
-    """Graph runs one model may have in progress at once; 0 = auto: 2 on a CPU with 2 or more
-    cores when `intra_op_threads` is auto too, else 1.
+    """Graph runs one model may have in progress at once; 0 = auto: 2 on a CPU where auto
+    `intra_op_threads` gives each run one thread (2 or 3 cores), else 1.
 
-    Auto `intra_op_threads` gives one run half the cores; the other half is for preprocessing,
-    which comes in bursts as answers go out, so between bursts it idled while the next batch
-    waited for the run (issue 26). A second run on the same session fills it. Where the
-    threads per run are set (the Kubernetes manifests give one run the pod's CPU request), one
-    run already fills what was sized for it; a GPU serialises runs on its stream anyway.
+    There, one run holds one core; the other is for preprocessing, which comes in bursts as
+    answers go out, so between bursts it idled while the next batch waited for the run: a
+    second run on the same session (each run on its own calling thread) fills it (measured on
+    2 cores: bench/RESULTS.md, issue 26). With more threads per run, concurrent runs share the
+    session's one intra-op pool instead of adding cores, and where the threads are set (the
+    Kubernetes manifests give one run the pod's CPU request) one run already fills what was
+    sized for it; a GPU serialises runs on its stream anyway. Set it to measure other layouts.
     """
     if configured > 0:
         return configured
     cores = cpu_count if cpu_count is not None else os.cpu_count() or 1
-    return 2 if device == "cpu" and intra_configured == 0 and cores >= 2 else 1
+    one_thread_runs = intra_configured == 0 and intra_op_threads(0, cores) == 1
+    return 2 if device == "cpu" and one_thread_runs and cores >= 2 else 1
 
 
 def session_options(options: RuntimeOptions) -> ort.SessionOptions:

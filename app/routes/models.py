@@ -64,7 +64,7 @@ def model_info(registry: ModelRegistry, served: ServedModel) -> ModelInfo:
             max_delay_ms=batcher.max_delay_s * 1000.0,
             queue_size=batcher.queue_size,
             queue_depth=batcher.depth,
-            concurrent_runs=batcher.runners,
+            concurrent_runs=batcher.concurrent_runs,
         )
         info.settings = bundle.settings
     return info

@@ -7,10 +7,11 @@ Why: the open-loop target compares p99 at a fraction of the measured max rate wi
 p50. Queueing alone sets a floor under that ratio: a server whose throughput never exceeds its
 max rate cannot answer faster than the one-at-a-time queue (batching that does not raise
 throughput only holds requests back to the batch's end). A server that runs c graph runs at
-once (`FUSIONSERVE_CONCURRENT_RUNS`), each as slow as c / max rate, is bounded by the c-server
-queue, which is higher still. When the floor is above the goal, no server with this max rate
-meets the goal (only a higher max rate lowers the floor); the report prints it beside the
-measurement.
+once (`FUSIONSERVE_CONCURRENT_RUNS`) is also modelled as c servers each taking c / max rate
+(higher still): a bound only where each run takes that long, which a lone request's latency
+shows (not a floor for any server). When the one-at-a-time floor is above the goal, no server
+with this max rate meets the goal (only a higher max rate lowers the floor); the report prints
+both beside the measurement.
 """
 
 from __future__ import annotations

@@ -216,6 +216,16 @@ def _level_row(name: str, load: LoadResult) -> str:
     )
 
 
+def _resolved(results: BenchResults) -> str:
+    """'label: N runs at once × ≤ M items' per served variant (0 = auto in the settings)."""
+    parts = []
+    for variant in results.variants:
+        run = variant.served
+        size = "?" if run.max_batch_size is None else str(run.max_batch_size)
+        parts.append(f"{variant.label}: {run.concurrent_runs} run(s) at once × ≤ {size} items")
+    return "; ".join(parts)
+
+
 def _served_rows(run: ServedRun) -> list[str]:
     return [_level_row(run.label, level) for level in run.levels]
 
@@ -301,6 +311,7 @@ def render_markdown(results: BenchResults, command: str, machine: dict[str, Any]
         f"Python {machine['python']}",
         "- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
         f"- Server settings: {shown}",
+        f"- Batching as each server resolved it (its `/models`): {_resolved(results)}",
         f"- Bundles: {_bundles(results)}",
         "- Honesty note: the load generator (keep-alive raw HTTP/1.1 connections, this "
         "process, `fusionserve.bench.wire`), the server process "

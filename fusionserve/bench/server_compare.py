@@ -56,7 +56,8 @@ def _floor_note(run: ServedRun, load: float) -> str:
     if run.concurrent_runs <= 1:
         return one
     runs = run.concurrent_runs
-    return f"{one}; with {runs} runs at once, as served: {fmt(open_tail_floor(run, load, runs))}×"
+    floor = fmt(open_tail_floor(run, load, runs))
+    return f"{one}; modelled as {runs} runs at once, each in {runs} / max rate: {floor}×"
 
 
 def server_targets(results: BenchResults) -> list[Target]:
@@ -88,26 +89,33 @@ def server_targets(results: BenchResults) -> list[Target]:
         ),
     ]
     if old is not None:
-        once = _ratio(top.throughput, old.served.level(high).throughput)
-        paired = results.paired
-        speedup: float | None = once
-        measured = f"{fmt(once)}× (measured once each)"
-        if paired is not None and paired.median_ratio is not None:
-            speedup = paired.median_ratio
-            measured = (
-                f"{fmt(speedup)}× (median of {len(paired.ratios)} paired rounds, "
-                f"{fmt(min(paired.ratios))}–{fmt(max(paired.ratios))}×; measured once each: "
-                f"{fmt(once)}×)"
-            )
-        out.append(
-            Target(
-                f"throughput c={high} vs the server at {results.config.server_rev}",
-                f"≥ {SPEEDUP_GOAL}×",
-                measured,
-                None if speedup is None else speedup >= SPEEDUP_GOAL,
-            )
-        )
+        out.append(_speedup_target(results, top.throughput, old.served.level(high).throughput))
     return out
+
+
+def _speedup_target(results: BenchResults, new_rps: float, old_rps: float) -> Target:
+    """Throughput against the server at --server-rev: the paired rounds' median where there
+    are rounds (a round with failed requests fails the target: that rate was not sustained),
+    else the single measurement of each."""
+    high = max(results.config.requests)
+    once = _ratio(new_rps, old_rps)
+    paired = results.paired
+    measured = f"{fmt(once)}× (measured once each)"
+    holds = None if once is None else once >= SPEEDUP_GOAL
+    if paired is not None and paired.median_ratio is not None:
+        ratios, failed = paired.ratios, paired.new_failures + paired.old_failures
+        measured = (
+            f"{fmt(paired.median_ratio)}× (median of {len(ratios)} paired rounds, "
+            f"{fmt(min(ratios))}–{fmt(max(ratios))}×; measured once each: {fmt(once)}×)"
+            + (f"; {failed} failed requests" if failed else "")
+        )
+        holds = paired.median_ratio >= SPEEDUP_GOAL and not failed
+    return Target(
+        f"throughput c={high} vs the server at {results.config.server_rev}",
+        f"≥ {SPEEDUP_GOAL}×",
+        measured,
+        holds,
+    )
 
 
 def paired_section(results: BenchResults) -> list[str]:

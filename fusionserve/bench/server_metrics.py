@@ -1,6 +1,7 @@
 """Read the served process's own batch-size histogram, so a load level can report the average
 batch the batcher formed (items per graph run) — the number that says whether batching happened;
-and how many graph runs it lets a model have at once (the open-loop floor's server count)."""
+and the batching it resolved (runs at once, items per run): the open-loop floor's server count
+and the report's settings line."""
 
 from __future__ import annotations
 
@@ -41,12 +42,16 @@ def mean_batch(
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
-def concurrent_runs(base_url: str, model: str, timeout_s: float = 10.0) -> int:
-    """Graph runs `model` may have at once, from GET /models/{model}; 1 where the server does
-    not say (servers from before the setting, the naive baseline)."""
+def batching(base_url: str, model: str, api_key: str | None = None) -> tuple[int, int | None]:
+    """(graph runs `model` may have at once, items per run at most) as the server resolved
+    them, from GET /models/{model}. Runs are 1 and the batch None where the server does not
+    say (servers from before the setting, the naive baseline, a refused key)."""
+    headers = {"X-API-Key": api_key} if api_key else {}
     try:
-        response = httpx.get(f"{base_url}/models/{model}", timeout=timeout_s)
-        runs = response.json().get("batching", {}).get("concurrent_runs", 1)
+        info = httpx.get(f"{base_url}/models/{model}", headers=headers, timeout=10.0).json()
+        said = info.get("batching") or {}
     except (httpx.TransportError, ValueError, AttributeError):
-        return 1
-    return runs if isinstance(runs, int) and runs >= 1 else 1
+        return 1, None
+    runs, size = said.get("concurrent_runs", 1), said.get("max_batch_size")
+    runs = runs if isinstance(runs, int) and runs >= 1 else 1
+    return runs, size if isinstance(size, int) and size >= 1 else None

@@ -28,7 +28,7 @@ from fusionserve.bench.open_loop import run_open_loop
 from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
 from fusionserve.bench.profile import recording, summarize
 from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
-from fusionserve.bench.server_metrics import batch_totals, concurrent_runs
+from fusionserve.bench.server_metrics import batch_totals, batching
 from fusionserve.bench.server_rev import server_env
 from fusionserve.bench.stages import StageRow, stage_table
 
@@ -75,6 +75,7 @@ class ServedRun:
     open_loop_rate: float | None = None  # the offered rate, requests/s
     stages: list[StageRow] | None = None  # per-stage CPU at the top concurrency (profiled pass)
     concurrent_runs: int = 1  # graph runs the server lets the model have at once (its /models)
+    max_batch_size: int | None = None  # items per run at most, as the server resolved it
 
     @property
     def max_rate(self) -> float:
@@ -216,7 +217,8 @@ def _served_run(
     with running_server(cmd, base_url, env, cwd=cwd or REPO_ROOT) as server:
         levels = _drive_levels(label, server, base_url, bundle, bodies, config)
         run = ServedRun(label, bundle, precision, levels, server.ready_s, None, loadavg)
-        run.concurrent_runs = concurrent_runs(base_url, bundle)
+        key = env.get("FUSIONSERVE_API_KEY") or os.environ.get("FUSIONSERVE_API_KEY")
+        run.concurrent_runs, run.max_batch_size = batching(base_url, bundle, key)
         if floor_path is not None:
             floor_requests = max(config.requests.values())
             run.http_floor = asyncio.run(run_load(base_url + floor_path, [], 1, floor_requests, 20))

@@ -424,7 +424,7 @@ def test_a_second_runner_answers_while_the_first_run_is_held(medpix, items) -> N
         runner.release()
         assert (await held).batch_size == 1
 
-    _run_held(runner, scenario, runners=2)
+    _run_held(runner, scenario, concurrent_runs=2)
     assert runner.sizes == [1, 1, 1, 1]
 
 
@@ -442,7 +442,7 @@ def test_one_runner_holds_everything_behind_its_run(medpix, items) -> None:  # t
         outcomes = await asyncio.gather(held, *queued)
         assert [o.batch_size for o in outcomes] == [1, 3, 3, 3]
 
-    _run_held(runner, scenario, runners=1)
+    _run_held(runner, scenario, concurrent_runs=1)
 
 
 def test_stalled_until_every_stalled_run_returns(medpix, items) -> None:  # type: ignore[no-untyped-def]
@@ -464,11 +464,52 @@ def test_stalled_until_every_stalled_run_returns(medpix, items) -> None:  # type
         await _until(lambda: batcher.stalled is None)
         assert (await batcher.submit(items[2], time.monotonic() + FAR)).batch_size == 1
 
-    _run_held(runner, scenario, runners=2, guard=RunGuard(timeout_s=0.2))
+    _run_held(runner, scenario, concurrent_runs=2, guard=RunGuard(timeout_s=0.2))
 
 
-def test_runners_must_be_positive(medpix) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="runners"):
-        DynamicBatcher(
-            "m", GatedRunner(medpix[0]), max_batch_size=1, max_delay_s=0.0, queue_size=1, runners=0
+def test_runs_and_batch_size_must_be_positive(medpix) -> None:  # type: ignore[no-untyped-def]
+    """0 is the settings' `auto`: a batcher given it unresolved would take empty batches and
+    end its threads, so it refuses at once."""
+    for runs, size in ((0, 1), (1, 0)):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            DynamicBatcher(
+                "m",
+                GatedRunner(medpix[0]),
+                max_batch_size=size,
+                max_delay_s=0.0,
+                queue_size=1,
+                concurrent_runs=runs,
+            )
+
+
+def test_one_of_two_threads_dying_fails_the_batcher(
+    medpix, items, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """The first thread to ask for a batch dies: the batcher is no longer running (refuses
+    with 503, says why), the other thread still ends at stop(), and stop() returns."""
+    runner = GatedRunner(medpix[0])
+
+    async def main() -> None:
+        batcher: DynamicBatcher[PreparedInputs, Outputs] = DynamicBatcher(
+            "m", runner, max_batch_size=8, max_delay_s=0.0, queue_size=16, concurrent_runs=2
         )
+        take = batcher._next_batch
+        died = threading.Event()
+
+        def first_dies(free_since: float) -> list[Any]:
+            if not died.is_set():
+                died.set()
+                raise RuntimeError("simulated bug in one inference thread")
+            return take(free_since)
+
+        batcher._next_batch = first_dies  # type: ignore[method-assign]
+        batcher.start()
+        await _until(lambda: batcher.failure is not None)
+        assert batcher.failure == "batcher loop died: RuntimeError" and not batcher.running
+        with pytest.raises(ModelNotReady):
+            await batcher.submit(items[0], time.monotonic() + FAR)
+        await asyncio.wait_for(batcher.stop(), 10)
+
+    asyncio.run(asyncio.wait_for(main(), timeout=30))
+    assert runner.sizes == []
+    assert "simulated bug" in caplog.text

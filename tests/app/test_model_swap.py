@@ -76,9 +76,12 @@ def check_answers(answers: list[Answer], root: Path) -> None:
         assert by_version[0] and by_version[1] and by_version[0] != by_version[1]
 
 
-def test_five_swaps_under_load_answer_200_from_the_named_version(two_versions: Path) -> None:
+@pytest.mark.parametrize("runs", [1, 2])
+def test_five_swaps_under_load_answer_200_from_the_named_version(
+    two_versions: Path, runs: int
+) -> None:
     root = two_versions
-    settings = tiny_settings(root, models=list(MODELS), max_delay_ms=1.0)
+    settings = tiny_settings(root, models=list(MODELS), max_delay_ms=1.0, concurrent_runs=runs)
     app = create_app(settings)
     with live_server(app) as base:
 

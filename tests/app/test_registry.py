@@ -141,7 +141,7 @@ def test_concurrent_runs_auto_and_per_model(
         assert models["medpix-student"]["batching"]["concurrent_runs"] == auto
         assert models["wound-student"]["batching"]["concurrent_runs"] == 3
         registry = client.app.state.service.registry  # type: ignore[attr-defined]
-        assert registry.models["medpix-student"].active.batcher.runners == auto
+        assert registry.models["medpix-student"].active.batcher.concurrent_runs == auto
         payload = {"image": b64(MEDPIX_IMAGE.read_bytes()), "text": "CT"}
         answer = client.post("/predict", json=payload)
         assert answer.status_code == 200, answer.text

@@ -50,9 +50,10 @@ def test_max_batch_size_auto_is_small_on_a_cpu_and_large_on_a_gpu() -> None:
     assert max_batch_size(16, "cpu") == 16 and max_batch_size(1, "cuda") == 1  # set: as is
 
 
-def test_concurrent_runs_auto_is_two_on_a_cpu_with_auto_threads() -> None:
+def test_concurrent_runs_auto_is_two_where_each_run_has_one_thread() -> None:
     assert concurrent_runs(0, "cpu", 0, cpu_count=2) == 2
-    assert concurrent_runs(0, "cpu", 0, cpu_count=16) == 2
+    assert concurrent_runs(0, "cpu", 0, cpu_count=3) == 2
+    assert concurrent_runs(0, "cpu", 0, cpu_count=16) == 1  # runs would share one 8-thread pool
     assert concurrent_runs(0, "cpu", 0, cpu_count=1) == 1  # one core: nothing to fill
     assert concurrent_runs(0, "cpu", 4, cpu_count=16) == 1  # threads sized by the user
     assert concurrent_runs(0, "cuda", 0, cpu_count=16) == 1

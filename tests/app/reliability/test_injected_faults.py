@@ -166,11 +166,18 @@ def test_raise_one_in_ten_fails_few_items_and_stays_ready(
     check_healthy_model_and_probabilities(answers)
 
 
+@pytest.mark.parametrize("runs", [1, 2])
 def test_hang_stalls_the_model_fails_liveness_and_recovers_when_it_returns(
-    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch, runs: int
 ) -> None:
+    """With two runs, the one hung run stalls the model although the other keeps running."""
     with faulty_server(
-        monkeypatch, tiny_bundle_dir, "hang:1", run_timeout_s=0.5, stall_grace_s=0.5
+        monkeypatch,
+        tiny_bundle_dir,
+        "hang:1",
+        run_timeout_s=0.5,
+        stall_grace_s=0.5,
+        concurrent_runs=runs,
     ) as (base, app):
 
         async def scenario(admin: httpx.AsyncClient) -> None:

@@ -10,8 +10,8 @@ import pytest
 from fusionserve.bench.coldstart import free_port
 from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
 from fusionserve.bench.samples import load_dev_samples, multipart_body
-from fusionserve.bench.server_compare import paired_section
-from fusionserve.bench.server_metrics import concurrent_runs
+from fusionserve.bench.server_compare import _speedup_target, paired_section
+from fusionserve.bench.server_metrics import batching
 from fusionserve.bench.suite import REPO_ROOT, serve_command
 
 
@@ -28,7 +28,7 @@ def test_two_servers_are_driven_in_turn(bench_bundle_dir: Path, medpix_root: Pat
     paired = measure_paired(
         two_runs, one_run, "/predict?model=medpix-student", bodies, 4, 8, rounds=3, warmup=1
     )
-    assert concurrent_runs(two_runs.base_url, "medpix-student") == 1  # stopped: not said
+    assert batching(two_runs.base_url, "medpix-student") == (1, None)  # stopped: not said
     assert len(paired.new_rps) == len(paired.old_rps) == len(paired.ratios) == 3
     assert all(rps > 0 for rps in paired.new_rps + paired.old_rps)
     assert paired.new_failures == paired.old_failures == 0
@@ -44,3 +44,17 @@ def test_ratios_skip_a_round_the_old_server_answered_nothing() -> None:
     paired = PairedThroughput(32, 100, new_rps=[150.0, 120.0, 90.0], old_rps=[100.0, 0.0, 100.0])
     assert paired.ratios == [1.5, 0.9] and paired.median_ratio == pytest.approx(1.2)
     assert PairedThroughput(32, 100).median_ratio is None
+
+
+def test_the_speedup_target_reads_the_paired_median_and_fails_on_failed_requests() -> None:
+    paired = PairedThroughput(32, 100, new_rps=[150.0, 140.0, 160.0], old_rps=[100.0] * 3)
+    config = SimpleNamespace(requests={1: 10, 32: 100}, server_rev="abc1234")
+    results = SimpleNamespace(paired=paired, config=config)
+    target = _speedup_target(results, 120.0, 100.0)  # type: ignore[arg-type]
+    assert target.holds is True and target.measured.startswith("1.50× (median of 3")
+    assert "measured once each: 1.20×" in target.measured
+    paired.old_failures = 2
+    failed = _speedup_target(results, 120.0, 100.0)  # type: ignore[arg-type]
+    assert failed.holds is False and failed.measured.endswith("; 2 failed requests")
+    results.paired = None
+    assert _speedup_target(results, 120.0, 100.0).holds is False  # type: ignore[arg-type]
