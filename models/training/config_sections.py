@@ -111,6 +111,11 @@ class DistillConfig(Section):
     # forward per step); "clean": its outputs on the unaugmented training images are computed
     # once before the first epoch (offline distillation, several times cheaper on CPU).
     teacher_views: Annotated[str, one_of(TEACHER_VIEWS)] = "augmented"
+    # KD weight on the student's image-only view (its image + the empty-text fallback) toward
+    # the teacher's own image-only answer (its image + its fallback), computed once on clean
+    # images; an exported teacher only. The served image-only answer is what late fusion reads
+    # for a task the photo decides, and a larger image branch reads the photo better.
+    image_only_alpha: Annotated[Number, NON_NEGATIVE] = 0.0
 
 
 class InitConfig(Section):

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from models.config import ModelConfig
 from models.multitask import MultiTaskModel
-from models.training.config import DistillConfig, TrainConfig
+from models.training.config import ConfigError, DistillConfig, TrainConfig
 from models.training.evaluate import evaluate
 from models.training.losses import (
     ClassWeights,
@@ -27,7 +27,7 @@ from models.training.teacher_outputs import TeacherOutputs
 from models.training.teachers import CheckpointTeacher, Teacher
 from models.training.tensors import Batch
 from models.training.trainer import LossFn
-from models.training.unimodal import UnimodalLoss
+from models.training.unimodal import ImageOnlyTeacher, UnimodalLoss
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Objective:
     loss_fn: LossFn
     extra_modules: list[nn.Module] = field(default_factory=list)  # trained with the model
     teacher_dev: dict[str, Any] | None = None  # the teacher's dev metrics (metrics.json)
+    image_teacher: ImageOnlyTeacher | None = None  # KD target of the image-only view
 
 
 def build_objective(
@@ -79,6 +80,11 @@ def checkpoint_distillation(
     cached once when the pixels never change (or the config asks for clean views)."""
     assert cfg.distill is not None
     d = cfg.distill
+    if d.image_only_alpha > 0:
+        raise ConfigError(
+            "'distill.image_only_alpha': needs an exported teacher bundle (its served "
+            "image-only answer), not a training checkpoint"
+        )
     t_data = encode_like(data, teacher.tokenizer, teacher.max_length)
     cached = not cfg.optim.augments_images or d.teacher_views == "clean"
     bs = cfg.data.batch_size
@@ -103,7 +109,7 @@ def bundle_distillation(
     cfg: TrainConfig, data: PreparedData, teacher: BundleTeacher, class_weights: ClassWeights
 ) -> Objective:
     """KD toward the bundle's logits (computed once, clean images), with the bundle's dev
-    metrics."""
+    metrics; and toward its image-only logits for the image-only view when configured."""
     assert cfg.distill is not None
     d = cfg.distill
     t_data = encode_like(
@@ -120,7 +126,13 @@ def bundle_distillation(
         t = cached.for_batch(b) if weights.kind != "ce" else None
         return distill_loss(weights, o, t, b.labels, None)
 
-    return Objective(loss_fn, teacher_dev=teacher_dev)
+    image_teacher = None
+    if d.image_only_alpha > 0:
+        image_only = teacher.probabilities(t_data.train.image_only(), bs)
+        image_teacher = ImageOnlyTeacher(
+            CachedTeacherLogits(teacher.logits(image_only)), d.image_only_alpha, d.temperature
+        )
+    return Objective(loss_fn, teacher_dev=teacher_dev, image_teacher=image_teacher)
 
 
 def with_unimodal_terms(
@@ -134,9 +146,14 @@ def with_unimodal_terms(
     has an empty-text row to stand in for the missing text."""
     weights = (cfg.optim.image_only_loss, cfg.optim.text_only_loss)
     empty_text = data.train.empty_text
-    if not any(w > 0 for w in weights) or empty_text is None:
+    teacher = objective.image_teacher
+    if empty_text is None:
+        if teacher is not None:
+            raise ConfigError("'distill.image_only_alpha': the data has no empty-text row")
         return objective
-    unimodal = UnimodalLoss(model, empty_text, cfg.data.image_size, weights, class_weights)
+    if not any(w > 0 for w in weights) and teacher is None:
+        return objective
+    unimodal = UnimodalLoss(model, empty_text, cfg.data.image_size, weights, class_weights, teacher)
     return replace(objective, loss_fn=with_unimodal_loss(objective.loss_fn, unimodal))
 
 
@@ -145,7 +162,7 @@ def with_unimodal_loss(loss_fn: LossFn, unimodal: UnimodalLoss) -> LossFn:
 
     def combined(out: dict[str, Tensor], batch: Batch) -> tuple[Tensor, dict[str, float]]:
         loss, parts = loss_fn(out, batch)
-        extra = unimodal(out, batch.labels)
+        extra = unimodal(out, batch)
         return loss + extra, {**parts, "unimodal": float(extra.detach())}
 
     return combined

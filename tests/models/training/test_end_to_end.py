@@ -16,7 +16,7 @@ from models.checkpoint import load_checkpoint
 from models.config import ModelConfig
 from models.multitask import MultiTaskModel
 from models.training.config import ConfigError, InitConfig, TrainConfig
-from models.training.model_setup import build_model
+from models.training.model_setup import build_model, model_config
 from models.training.run import CHECKPOINT_NAME, METRICS_NAME, train_model
 
 LIMIT = 16
@@ -275,6 +275,48 @@ def test_student_distils_from_a_teacher_bundle_with_unimodal_losses(
     assert not torch.equal(student.text.state_dict()[trained], initial.text.state_dict()[trained])
     raw["distill"]["loss"] = "combined"
     with pytest.raises(ConfigError, match="'combined' needs the teacher's features"):
+        train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
+
+
+def test_image_only_view_distils_toward_the_bundle_teachers_image_only_answer(
+    medpix_root, teacher_bundle, teacher_dir, tmp_path
+) -> None:
+    from models.training.objective import build_objective
+    from models.training.prepare import encode_like, prepare_data
+    from models.training.teacher_bundle import BundleTeacher
+    from models.training.teachers import tokenizer_override
+
+    distill = {"teacher_checkpoint": str(teacher_bundle), "loss": "vanilla", "alpha": 0.5}
+    distill["image_only_alpha"] = 0.8
+    raw = _raw("student", medpix_root, tmp_path, distill=distill, tokenizer={"from_teacher": True})
+    raw["optim"].update({"epochs": 1, "image_only_loss": 0.0, "select": "last"})
+    cfg = TrainConfig.from_dict(raw)
+    teacher = BundleTeacher.load(teacher_bundle, "medpix")
+    data = prepare_data(cfg, LIMIT, *tokenizer_override(cfg, teacher))
+    model = MultiTaskModel(model_config(cfg, data))
+    objective = build_objective(cfg, data, model, teacher, None)
+    assert objective.image_teacher is not None and objective.image_teacher.alpha == 0.8
+    t_data = encode_like(
+        data, teacher.tokenizer, teacher.max_length, teacher.image_size, raw["data"]["cache_dir"]
+    )
+    fused = teacher.probabilities(t_data.train, 8)
+    image_only = teacher.probabilities(t_data.train.image_only(), 8)
+    for (key, z), task, p in zip(
+        objective.image_teacher.logits.logits.items(),
+        teacher.manifest.tasks,
+        image_only,
+        strict=True,
+    ):
+        again = torch.softmax(z / task.temperature, dim=-1).numpy()
+        np.testing.assert_allclose(again, p, atol=1e-6, err_msg=key)
+    # the targets are the teacher's answers without its text, not its fused ones (the tiny
+    # teacher leans on the image, so they differ little; its graph is deterministic)
+    assert max(float(np.abs(p - q).max()) for p, q in zip(image_only, fused, strict=True)) > 1e-6
+    out = train_model(cfg, limit=LIMIT, progress=False)  # the term alone (no image-only CE)
+    assert out["epochs"][0]["train"]["unimodal"] > 0
+    raw["distill"]["teacher_checkpoint"] = str(teacher_dir / CHECKPOINT_NAME)
+    raw["tokenizer"] = {"from_teacher": True}
+    with pytest.raises(ConfigError, match=r"'distill\.image_only_alpha': needs an exported"):
         train_model(TrainConfig.from_dict(raw), limit=LIMIT, progress=False)
 
 

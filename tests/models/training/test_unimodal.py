@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from models.multitask import MultiTaskModel
-from models.training.losses import LOGIT_KEYS
+from models.training.losses import LOGIT_KEYS, kd_loss
+from models.training.teacher_bundle import CachedTeacherLogits
 from models.training.tensors import Batch, SplitTensors
-from models.training.unimodal import UnimodalLoss
+from models.training.unimodal import ImageOnlyTeacher, UnimodalLoss
 from tests.models.tiny_configs import tiny_config
 
 TINY_RESNET = {
@@ -60,16 +61,45 @@ def test_unimodal_loss_equals_ce_of_the_two_served_ablations() -> None:
     loss_fn = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), image_size=32, weights=(0.5, 0.25))
     with torch.no_grad():
         out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
-        got = loss_fn(out, labels)
+        got = loss_fn(out, batch)
         image_only = next(split.image_only().batches(5))
         text_only = next(split.text_only().batches(5))
         expected = torch.zeros(())
         for view, weight in ((image_only, 0.5), (text_only, 0.25)):
             expected += weight * _ce(model, view, labels)
-        image_alone = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (0.5, 0.0))(out, labels)
+        image_alone = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (0.5, 0.0))(out, batch)
         image_ce = _ce(model, image_only, labels)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(image_alone, 0.5 * image_ce, atol=1e-5, rtol=1e-5)
+
+
+def test_image_only_teacher_adds_kd_toward_its_rows_logits() -> None:
+    torch.manual_seed(0)
+    model = MultiTaskModel(tiny_config(num_classes=(2, 3))).eval()
+    split = _split(7)
+    rows = torch.tensor([4, 0, 6])  # not the first rows: the teacher's are looked up by index
+    batch = split.batch(rows)
+    generator = torch.Generator().manual_seed(1)
+    teacher_logits = {
+        LOGIT_KEYS[0]: torch.randn(7, 2, generator=generator),
+        LOGIT_KEYS[1]: torch.randn(7, 3, generator=generator),
+    }
+    teacher = ImageOnlyTeacher(CachedTeacherLogits(teacher_logits), alpha=0.7, temperature=2.0)
+    with torch.no_grad():
+        out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
+        got = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (0.5, 0.0), None, teacher)(
+            out, batch
+        )
+        image_only = split.image_only().batch(rows)
+        student = model(image_only.pixel_values, image_only.input_ids, image_only.attention_mask)
+        picked = {k: v[rows] for k, v in teacher_logits.items()}
+        expected = 0.5 * _ce(model, image_only, batch.labels) + 0.7 * kd_loss(student, picked, 2.0)
+        kd_alone = UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (0.0, 0.0), None, teacher)(
+            out, batch
+        )
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(kd_alone, 0.7 * kd_loss(student, picked, 2.0), atol=1e-5, rtol=1e-5)
+    assert float(kd_alone) > 0
 
 
 def _ce(model: MultiTaskModel, view: Batch, labels: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -87,7 +117,7 @@ def test_unimodal_loss_trains_fusion_and_both_branches_but_keeps_batch_norm_stat
     out = model(batch.pixel_values, batch.input_ids, batch.attention_mask)
     after_forward = {k: v.clone() for k, v in model.vision.state_dict().items() if "running" in k}
     assert after_forward  # the ResNet has batch norm
-    UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (1.0, 1.0))(out, batch.labels).backward()
+    UnimodalLoss(model, (EMPTY_IDS, EMPTY_MASK), 32, (1.0, 1.0))(out, batch).backward()
     for key, value in model.vision.state_dict().items():
         if key in after_forward:  # the black image never updates running statistics
             assert torch.equal(value, after_forward[key])
