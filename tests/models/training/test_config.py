@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.contract.manifest import Manifest
 from models.training.config import ConfigError, TrainConfig, load_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -130,10 +131,12 @@ def test_committed_configs_are_valid(name: str) -> None:
     assert cfg.name == name and cfg.role == name.split("-")[1]
     assert cfg.model.get("fusion_type") == "cross_attention"
     assert not Path(cfg.output_dir).resolve().is_relative_to(REPO)
-    if cfg.distill is not None:
-        assert cfg.distill.teacher_checkpoint.startswith(
-            f"../artifacts/checkpoints/{cfg.data.type}"
-        )
+    if cfg.distill is not None:  # a committed teacher bundle of the same task set, or a run's
+        teacher = cfg.distill.teacher_checkpoint
+        if teacher.startswith("exported/"):
+            assert Manifest.load(REPO / teacher).task_set == cfg.data.type
+        else:
+            assert teacher.startswith(f"../artifacts/checkpoints/{cfg.data.type}")
 
 
 def test_embedding_seed_and_whole_encoder_are_exclusive() -> None:
