@@ -36,8 +36,11 @@ bundles:
 checkpoints: $(BUNDLES:%=train-%)
 
 # The MedPix student distils from the exported MedPix teacher (configs/medpix-student.yaml:
-# distill), so the teachers are exported before the students train; the wound student trains
-# on the labels (distilling from its teacher measured no gain: docs/evaluation/levers.md).
+# distill, the fixed path exported/medpix-teacher whatever EXPORTED is), so `bundles` exports
+# the teachers before the students train; `checkpoints` trains all four at once, its MedPix
+# student distilling from the teacher bundle already under exported/. The wound student trains
+# on the labels (distilling its image-only view from its teacher did not move its image-only
+# type: docs/evaluation/levers.md).
 # Each student starts from the previous student's text branch, committed as
 # configs/pretrained/<student>-text.pt (see configs/previous/README.md).
 

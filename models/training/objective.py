@@ -1,6 +1,7 @@
 """The training loss of one run: CE on the labels (teacher, label-only student), or KD toward
 a checkpoint teacher (logits, and features through a projector) or a bundle teacher (logits),
-plus the optional image-only and text-only CE terms."""
+plus the optional image-only and text-only CE terms and the image-only KD toward a bundle
+teacher's image-only answer (`distill.image_only_alpha`)."""
 
 from __future__ import annotations
 
@@ -142,8 +143,8 @@ def with_unimodal_terms(
     model: MultiTaskModel,
     class_weights: ClassWeights,
 ) -> Objective:
-    """`objective` plus the image-only and text-only CE terms when configured and the data
-    has an empty-text row to stand in for the missing text."""
+    """`objective` plus the image-only and text-only CE terms and the image-only KD when
+    configured and the data has an empty-text row to stand in for the missing text."""
     weights = (cfg.optim.image_only_loss, cfg.optim.text_only_loss)
     empty_text = data.train.empty_text
     teacher = objective.image_teacher
@@ -158,7 +159,8 @@ def with_unimodal_terms(
 
 
 def with_unimodal_loss(loss_fn: LossFn, unimodal: UnimodalLoss) -> LossFn:
-    """`loss_fn` plus the image-only and text-only CE terms (logged as "unimodal")."""
+    """`loss_fn` plus the image-only and text-only CE terms and the image-only KD (logged
+    together as "unimodal")."""
 
     def combined(out: dict[str, Tensor], batch: Batch) -> tuple[Tensor, dict[str, float]]:
         loss, parts = loss_fn(out, batch)
