@@ -94,10 +94,10 @@ class DynamicBatcher(Generic[In, Out]):
         check_output: Callable[[Out], str | None] | None = None,
         concurrent_runs: int = 1,
     ) -> None:
-        if concurrent_runs < 1 or max_batch_size < 1:
+        if concurrent_runs < 1:  # the queue checks max_batch_size
             raise ValueError(
-                f"concurrent_runs ({concurrent_runs}) and max_batch_size ({max_batch_size}) "
-                "must be at least 1 (resolve the settings' 0 = auto first)"
+                f"concurrent_runs must be at least 1, not {concurrent_runs} "
+                "(resolve the settings' 0 = auto first)"
             )
         self.name = name
         self.concurrent_runs = concurrent_runs
@@ -119,9 +119,13 @@ class DynamicBatcher(Generic[In, Out]):
         self.guard = guard or RunGuard()
         self._check_output = check_output  # names an item's bad outputs (NaN/inf), else None
         self.stalled: str | None = None  # why runs are refused now: a run passed its deadline
-        self.stalled_since: float | None = None  # the oldest stall still out (time.monotonic())
         self._failures = 0  # failed runs in a row
         self._unhealthy_reported = False
+
+    @property
+    def stalled_since(self) -> float | None:
+        """When the oldest stalled run still out was found stalled (time.monotonic())."""
+        return min((r.stalled_at for r in self._stalled if r.stalled_at is not None), default=None)
 
     @property
     def running(self) -> bool:
@@ -392,7 +396,6 @@ class DynamicBatcher(Generic[In, Out]):
         batch = run.batch
         self._stalled.append(run)
         self.stalled = f"a model run gave no answer within {timeout:g}s (RUN_TIMEOUT_S)"
-        self.stalled_since = min(r.stalled_at or 0.0 for r in self._stalled)
         logger.error("batcher %s: %s; not ready until it returns", self.name, self.stalled)
         self._hooks.model_fault(self.name, "stall")
         self._hooks.batch_done(self.name, len(batch), timeout, False)
@@ -406,10 +409,8 @@ class DynamicBatcher(Generic[In, Out]):
         self._stalled.remove(run)
         waited = time.monotonic() - (run.stalled_at or time.monotonic())
         logger.warning("batcher %s: the stalled run returned after %.1fs more", self.name, waited)
-        if self._stalled:
-            self.stalled_since = min(r.stalled_at or 0.0 for r in self._stalled)
-        else:
-            self.stalled = self.stalled_since = None
+        if not self._stalled:
+            self.stalled = None
 
     def _ran(self, ok: bool, kind: str, cause: str) -> None:
         """Count runs that failed in a row; at the guard's limit, report once."""

@@ -293,38 +293,39 @@ def _variant(
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
 ) -> Variant:
-    env = {**config.server_env, "FUSIONSERVE_PRECISION": precision}
     settings = _settings(config.server_env, precision)
     items = max(config.requests.values())
     ceiling = measure_ceiling(bundle_dir / bundle, settings, samples, items, config.single_items)
-    port = free_port()
-    cmd = serve_command(bundle_dir, bundle, precision, port)
-    served = _served_run(label, bundle, precision, cmd, port, env, bodies, config)
+    launch = _launch(config, bundle_dir, bundle, precision)
+    served = _served_run(
+        label, bundle, precision, list(launch.cmd), launch.port, launch.env, bodies, config
+    )
     size = bundle_mb(bundle_dir / bundle)
     return Variant(label, bundle, precision, ceiling, served, bundle_dir, size)
 
 
+def _launch(
+    config: BenchConfig, bundle_dir: Path, bundle: str, precision: str, code_dir: Path | None = None
+) -> Launch:
+    """A server for one bundle at one precision on a free port: this commit's, or the code in
+    `code_dir` (the server at server_rev, run from its own folder)."""
+    port = free_port()
+    env = {**config.server_env, "FUSIONSERVE_PRECISION": precision}
+    if code_dir is None:
+        return Launch(serve_command(bundle_dir, bundle, precision, port), env, REPO_ROOT, port)
+    cmd = serve_command(bundle_dir.resolve(), bundle, precision, port)
+    return Launch(cmd, {**env, **server_env(code_dir)}, code_dir, port)
+
+
 def _new_launch(config: BenchConfig) -> Launch:
     """This commit's server for the student fp32 bundle."""
-    port = free_port()
-    return Launch(
-        serve_command(config.bundle_dir, config.student, "fp32", port),
-        {**config.server_env, "FUSIONSERVE_PRECISION": "fp32"},
-        REPO_ROOT,
-        port,
-    )
+    return _launch(config, config.bundle_dir, config.student, "fp32")
 
 
 def _old_launch(config: BenchConfig) -> Launch:
     """The server code at server_rev for the same bundle, from its own folder."""
     assert config.server_rev_dir is not None
-    port = free_port()
-    return Launch(
-        serve_command(config.bundle_dir.resolve(), config.student, "fp32", port),
-        {**config.server_env, "FUSIONSERVE_PRECISION": "fp32", **server_env(config.server_rev_dir)},
-        config.server_rev_dir,
-        port,
-    )
+    return _launch(config, config.bundle_dir, config.student, "fp32", config.server_rev_dir)
 
 
 def _old_server(student: Variant, bodies: list[tuple[bytes, str]], config: BenchConfig) -> Variant:

@@ -117,14 +117,16 @@ def bundle_distillation(
         data, teacher.tokenizer, teacher.max_length, teacher.image_size, cfg.data.cache_dir
     )
     bs = cfg.data.batch_size
-    cached = CachedTeacherLogits(teacher.logits(teacher.probabilities(t_data.train, bs)))
+    weights = LossWeights(d.loss, d.alpha, temperature=d.temperature, class_weights=class_weights)
+    cached = None  # the fused answers, only where the fused loss reads them ("ce" does not)
+    if weights.kind != "ce":
+        cached = CachedTeacherLogits(teacher.logits(teacher.probabilities(t_data.train, bs)))
     dev_probs = teacher.probabilities(t_data.dev, bs)
     truth = [t_data.dev.labels[:, 0].numpy(), t_data.dev.labels[:, 1].numpy()]
     teacher_dev = split_metrics(data.spec.task_names, truth, dev_probs)
-    weights = LossWeights(d.loss, d.alpha, temperature=d.temperature, class_weights=class_weights)
 
     def loss_fn(o: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, float]]:
-        t = cached.for_batch(b) if weights.kind != "ce" else None
+        t = cached.for_batch(b) if cached is not None else None
         return distill_loss(weights, o, t, b.labels, None)
 
     image_teacher = None
