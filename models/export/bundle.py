@@ -39,6 +39,7 @@ from app.contract.text import trim_padding
 from models.checkpoint import load_servable
 from models.checkpoint_metadata import MetadataError
 from models.export.calibrate import HeadCalibration, calibrate_head, ece
+from models.export.conv_bias import conv_input_means
 from models.export.dev_data import DataSource, DevSet, load_dev_set
 from models.export.domain_export import DomainData, fit_bundle_domain, prepare_domain
 from models.export.onnx_export import (
@@ -378,7 +379,16 @@ def _int8(
     fp32_metrics: dict[str, Any],
 ) -> tuple[ort.InferenceSession | None, dict[str, Any] | None, dict[str, Any]]:
     """Quantize, score on dev, keep the file only if macro-F1 holds: (session, info, report)."""
-    details = quantize_int8(staging / MODEL_FILE, staging / INT8_MODEL_FILE)
+    means, correction = None, None
+    if job.domain is not None:  # the training split, read for the domain check
+        train = job.domain.train
+        options = job.options
+        means = conv_input_means(
+            staging / MODEL_FILE, train.rows(len(train)), options.batch_size, options.threads
+        )
+        correction = {"split": job.domain.split, "samples": len(train)}
+    details = quantize_int8(staging / MODEL_FILE, staging / INT8_MODEL_FILE, means)
+    details["conv_bias_correction"] = correction
     session = make_session(staging / INT8_MODEL_FILE, job.options.threads)
     out = run_session(
         session, dev.pixel_values, dev.input_ids, dev.attention_mask, job.options.batch_size

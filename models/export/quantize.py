@@ -6,7 +6,9 @@ weights int8 per tensor, activations quantized at run time). On this CPU int8 Co
 compute in float and `FORBIDDEN_INT8_OPS` catches a quantizer that converts them anyway.
 
 Storage: the word-embedding table and the Conv weights, most of a student's file, are then
-stored int8 and widened inside the graph (models/export/weight_only.py).
+stored int8 and widened inside the graph (models/export/weight_only.py); given the mean of each
+Conv's input on training data, each rounded Conv's bias absorbs the mean shift the rounding
+causes (models/export/conv_bias.py).
 
 The int8 graph ships only when each task's dev macro-F1 drops by at most `MAX_MACRO_F1_DROP`.
 """
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -35,11 +38,15 @@ FORBIDDEN_INT8_OPS = frozenset(
 )
 
 
-def quantize_int8(src: str | Path, dst: str | Path) -> dict[str, Any]:
-    """Write the int8 graph to `dst`; return what was quantized (for the manifest)."""
+def quantize_int8(
+    src: str | Path, dst: str | Path, conv_input_means: Mapping[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Write the int8 graph to `dst`; return what was quantized (for the manifest).
+    `conv_input_means` (`models.export.conv_bias.conv_input_means` of `src`) turns on the
+    Conv bias correction."""
     _quantize_matmuls(src, dst)
     model = onnx.load(str(dst))
-    storage = store_weights_int8(model)
+    storage = store_weights_int8(model, conv_input_means)
     dropped = drop_node_metadata(model)
     onnx.checker.check_model(model)
     onnx.save_model(model, str(dst), save_as_external_data=False)

@@ -9,17 +9,21 @@ channel) with standard ops only:
   session's optimization level;
 - a Conv weight becomes Cast(int8) → Mul(scale), which onnxruntime constant-folds when the
   session is created: the Conv kernel sees (and pre-packs) a constant fp32 weight as before
-  (DequantizeLinear is not folded and measured ~15 % slower).
+  (DequantizeLinear is not folded and measured ~15 % slower); given the mean of each Conv's
+  input, the Conv's bias absorbs the shift the rounding causes (`models.export.conv_bias`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from models.export.conv_bias import bias_shift, conv_group
 
 # Below these sizes a weight stays fp32: position/token-type tables and a stem conv on raw
 # pixels are a few KB each, not worth their rounding error or an extra node per token.
@@ -53,6 +57,7 @@ class WeightStorage:
     counts: Counter[str] = field(default_factory=Counter)
     bytes_fp32: Counter[str] = field(default_factory=Counter)
     bytes_int8: Counter[str] = field(default_factory=Counter)
+    biases_corrected: int = 0
 
     def add(self, kind: str, before: np.ndarray, after: list[np.ndarray]) -> None:
         self.counts[kind] += 1
@@ -60,7 +65,7 @@ class WeightStorage:
         self.bytes_int8[kind] += sum(a.nbytes for a in after)
 
     def summary(self) -> dict[str, dict[str, int]]:
-        return {
+        summary = {
             kind: {
                 "rewritten": self.counts[kind],
                 "bytes_fp32": self.bytes_fp32[kind],
@@ -68,14 +73,21 @@ class WeightStorage:
             }
             for kind in ("gather_tables", "conv_weights")
         }
+        summary["conv_weights"]["biases_corrected"] = self.biases_corrected
+        return summary
 
 
-def store_weights_int8(model: onnx.ModelProto) -> WeightStorage:
-    """Rewrite large fp32 embedding tables and Conv weights of `model` (in place) to int8."""
+def store_weights_int8(
+    model: onnx.ModelProto, input_means: Mapping[str, np.ndarray] | None = None
+) -> WeightStorage:
+    """Rewrite large fp32 embedding tables and Conv weights of `model` (in place) to int8;
+    with `input_means` (per-channel means of Conv inputs, by tensor name), correct the bias
+    of every rewritten Conv whose input has one."""
     graph = model.graph
     storage = WeightStorage()
     uses = _consumers(graph)
     names = _all_names(graph)
+    biases = _BiasCorrection(graph, names, input_means or {})
     replaced: dict[str, list[onnx.NodeProto]] = {}  # by the Gather's output name
     widened: list[onnx.NodeProto] = []
     for init in list(graph.initializer):
@@ -84,13 +96,58 @@ def store_weights_int8(model: onnx.ModelProto) -> WeightStorage:
             table = _add_table_int8(graph, init, names, storage)
             replaced.update({n.output[0]: _gather_int8(n, table, names) for n in nodes if n})
         elif _is_conv_weight(init, nodes):
-            widened.extend(_conv_weight_int8(graph, init, names, storage))
+            widened.extend(_conv_weight_int8(graph, init, names, storage, biases, nodes))
     new_nodes = [*widened]
     for node in graph.node:
         new_nodes.extend(replaced.get(node.output[0], [node]) if node.output else [node])
     del graph.node[:]
     graph.node.extend(new_nodes)
+    biases.drop_unused()
     return storage
+
+
+class _BiasCorrection:
+    """Gives each Conv whose weight was rounded a corrected bias of its own (a bias constant
+    may be shared: the exporter stores bit-identical constants once)."""
+
+    def __init__(
+        self, graph: onnx.GraphProto, names: set[str], means: Mapping[str, np.ndarray]
+    ) -> None:
+        self.graph, self.names, self.means = graph, names, means
+        self.replaced: set[str] = set()
+
+    def correct(
+        self, node: onnx.NodeProto, weight: np.ndarray, dequantized: np.ndarray
+    ) -> bool:
+        """Point `node` at bias − shift; False when its input has no recorded mean."""
+        mean = self.means.get(node.input[0])
+        if mean is None:
+            return False
+        shift = bias_shift(weight, dequantized, mean, conv_group(node))
+        old = node.input[2] if len(node.input) > 2 else ""
+        bias = self._value(old) if old else np.zeros(weight.shape[0], np.float32)
+        name = _fresh(self.names, f"{node.name or node.output[0]}_bias_corrected")
+        corrected = (bias.astype(np.float64) - shift).astype(np.float32)
+        self.graph.initializer.append(numpy_helper.from_array(corrected, name))
+        if old:
+            node.input[2] = name
+            self.replaced.add(old)
+        else:
+            node.input.append(name)
+        return True
+
+    def _value(self, name: str) -> np.ndarray:
+        init = next((i for i in self.graph.initializer if i.name == name), None)
+        if init is None:
+            raise ValueError(f"Conv bias {name!r} is not a constant: cannot correct it")
+        return numpy_helper.to_array(init)
+
+    def drop_unused(self) -> None:
+        """Remove replaced biases no node reads any more."""
+        read = set(_consumers(self.graph))
+        for init in list(self.graph.initializer):
+            if init.name in self.replaced and init.name not in read:
+                self.graph.initializer.remove(init)
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto | None]]:
@@ -215,7 +272,12 @@ def _gather_int8(
 
 
 def _conv_weight_int8(
-    graph: onnx.GraphProto, init: onnx.TensorProto, names: set[str], storage: WeightStorage
+    graph: onnx.GraphProto,
+    init: onnx.TensorProto,
+    names: set[str],
+    storage: WeightStorage,
+    biases: _BiasCorrection,
+    convs: list[onnx.NodeProto | None],
 ) -> list[onnx.NodeProto]:
     """int8 weight per output channel → Cast → Mul(scale), under the original weight name.
 
@@ -233,6 +295,10 @@ def _conv_weight_int8(
         graph, init, [numpy_helper.from_array(q, q_name), numpy_helper.from_array(column, s_name)]
     )
     storage.add("conv_weights", weight, [q, column])
+    dequantized = q.astype(np.float32) * column
+    storage.biases_corrected += sum(
+        biases.correct(node, weight, dequantized) for node in convs if node is not None
+    )
     return [
         helper.make_node(
             "Cast", [q_name], [widened], _fresh(names, f"{name}_cast"), to=TensorProto.FLOAT
