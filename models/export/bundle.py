@@ -380,7 +380,8 @@ def _int8(
 ) -> tuple[ort.InferenceSession | None, dict[str, Any] | None, dict[str, Any]]:
     """Quantize, score on dev, keep the file only if macro-F1 holds: (session, info, report)."""
     means, correction = None, None
-    if job.domain is not None:  # the training split, read for the domain check
+    # the training split as the domain check read it (its first `dev_limit` rows when set)
+    if job.domain is not None:
         train = job.domain.train
         options = job.options
         means = conv_input_means(
@@ -402,6 +403,7 @@ def _int8(
         "max_macro_f1_drop": MAX_MACRO_F1_DROP,
         "shipped": shipped,
         "max_abs_diff_vs_fp32": round(max_abs_diff(out, fp32_dev), 6),
+        "conv_bias_correction": correction,
     }
     if not shipped:
         del session

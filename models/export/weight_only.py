@@ -57,7 +57,7 @@ class WeightStorage:
     counts: Counter[str] = field(default_factory=Counter)
     bytes_fp32: Counter[str] = field(default_factory=Counter)
     bytes_int8: Counter[str] = field(default_factory=Counter)
-    biases_corrected: int = 0
+    biases_corrected: int = 0  # Conv nodes (a weight read by two Convs corrects two biases)
 
     def add(self, kind: str, before: np.ndarray, after: list[np.ndarray]) -> None:
         self.counts[kind] += 1
@@ -116,31 +116,29 @@ class _BiasCorrection:
         self.graph, self.names, self.means = graph, names, means
         self.replaced: set[str] = set()
 
-    def correct(
-        self, node: onnx.NodeProto, weight: np.ndarray, dequantized: np.ndarray
-    ) -> bool:
-        """Point `node` at bias − shift; False when its input has no recorded mean."""
+    def correct(self, node: onnx.NodeProto, weight: np.ndarray, dequantized: np.ndarray) -> bool:
+        """Point `node` at bias − shift; False (left as is) when its input has no recorded mean
+        or its bias is computed, not a constant."""
         mean = self.means.get(node.input[0])
-        if mean is None:
+        old = node.input[2] if len(node.input) > 2 else ""  # "" also: an omitted optional input
+        bias = self._value(old) if old else np.zeros(weight.shape[0], np.float32)
+        if mean is None or bias is None:
             return False
         shift = bias_shift(weight, dequantized, mean, conv_group(node))
-        old = node.input[2] if len(node.input) > 2 else ""
-        bias = self._value(old) if old else np.zeros(weight.shape[0], np.float32)
         name = _fresh(self.names, f"{node.name or node.output[0]}_bias_corrected")
         corrected = (bias.astype(np.float64) - shift).astype(np.float32)
         self.graph.initializer.append(numpy_helper.from_array(corrected, name))
-        if old:
+        if len(node.input) > 2:
             node.input[2] = name
-            self.replaced.add(old)
         else:
             node.input.append(name)
+        if old:
+            self.replaced.add(old)
         return True
 
-    def _value(self, name: str) -> np.ndarray:
+    def _value(self, name: str) -> np.ndarray | None:
         init = next((i for i in self.graph.initializer if i.name == name), None)
-        if init is None:
-            raise ValueError(f"Conv bias {name!r} is not a constant: cannot correct it")
-        return numpy_helper.to_array(init)
+        return None if init is None else numpy_helper.to_array(init)
 
     def drop_unused(self) -> None:
         """Remove replaced biases no node reads any more."""

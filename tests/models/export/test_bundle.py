@@ -64,13 +64,13 @@ def test_manifest_describes_the_bundle(tiny_bundle: Path, tiny_checkpoint: Path)
 
     int8 = manifest.metrics["int8"]
     assert set(int8["dev"]) == set(spec.task_names)
+    # the int8-stored Conv weights' biases were corrected with the training split's means
+    train = manifest.domain.fitted_on["train"] if manifest.domain else None
+    assert train is not None and int8["conv_bias_correction"] == train
     if int8["shipped"]:
         assert manifest.int8 is not None and INT8_MODEL_FILE in manifest.files
         assert all(d <= 0.01 for d in int8["macro_f1_drop"].values())
         assert manifest.self_test is not None and manifest.self_test.expected_int8 is not None
-        # the int8-stored Conv weights' biases were corrected with the training split's means
-        train = manifest.domain.fitted_on["train"] if manifest.domain else None
-        assert train is not None
         assert manifest.int8["conv_bias_correction"] == train
         convs = manifest.int8["weight_only_int8"]["conv_weights"]
         assert convs["biases_corrected"] == convs["rewritten"] >= 1

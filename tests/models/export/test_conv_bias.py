@@ -61,16 +61,22 @@ def test_shift_refuses_a_mean_of_the_wrong_width() -> None:
         bias_shift(weight, weight, np.zeros(3), group=2)
 
 
-def _two_convs(rng: np.random.Generator) -> onnx.ModelProto:
-    """pixel_values → stem Conv → Relu → two 3x3 Convs that share one bias constant (the
-    exporter stores bit-identical constants once); the text inputs exist, unused, as in a
-    bundle graph."""
+OUTPUTS = ("a", "b", "depthwise", "small")
+
+
+def _convs(rng: np.random.Generator) -> onnx.ModelProto:
+    """pixel_values → stem Conv → Relu → two 3x3 Convs sharing one bias constant (the exporter
+    stores bit-identical constants once) with a 1x1 Conv too small to be rewritten that reads
+    it as well, and a depthwise 5x5 Conv whose bias input is omitted (""); the text inputs
+    exist, unused, as in a bundle graph."""
     shared = rng.normal(size=CHANNELS).astype(np.float32)
     inits = {
         "stem_w": rng.normal(size=(CHANNELS, 3, 1, 1)),
         "stem_b": rng.normal(size=CHANNELS) + 1.0,  # a positive mean input, as after ReLU6
         "a_w": rng.normal(size=(CHANNELS, CHANNELS, 3, 3)) * 0.1,
         "b_w": rng.normal(size=(CHANNELS, CHANNELS, 3, 3)) * 0.1,
+        "dw_w": rng.normal(size=(CHANNELS * 8, 1, 5, 5)) * 0.3,  # 6400 elements: rewritten
+        "small_w": rng.normal(size=(CHANNELS, CHANNELS, 1, 1)),  # 1024: stays float
         "shared_b": shared,
     }
     nodes = [
@@ -78,6 +84,10 @@ def _two_convs(rng: np.random.Generator) -> onnx.ModelProto:
         helper.make_node("Relu", ["stem"], ["act"]),
         helper.make_node("Conv", ["act", "a_w", "shared_b"], ["a"], name="conv_a"),
         helper.make_node("Conv", ["act", "b_w", "shared_b"], ["b"], name="conv_b"),
+        helper.make_node("Conv", ["act", "small_w", "shared_b"], ["small"], name="conv_small"),
+        helper.make_node(
+            "Conv", ["act", "dw_w", ""], ["depthwise"], name="conv_dw", group=CHANNELS, pads=[2] * 4
+        ),
     ]
     graph = helper.make_graph(
         nodes,
@@ -88,8 +98,16 @@ def _two_convs(rng: np.random.Generator) -> onnx.ModelProto:
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["n", "l"]),
         ],
         [
-            helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", CHANNELS, SIZE - 2, SIZE - 2])
-            for n in ("a", "b")
+            helper.make_tensor_value_info(
+                "a", TensorProto.FLOAT, ["n", CHANNELS, SIZE - 2, SIZE - 2]
+            ),
+            helper.make_tensor_value_info(
+                "b", TensorProto.FLOAT, ["n", CHANNELS, SIZE - 2, SIZE - 2]
+            ),
+            helper.make_tensor_value_info(
+                "depthwise", TensorProto.FLOAT, ["n", CHANNELS * 8, SIZE, SIZE]
+            ),
+            helper.make_tensor_value_info("small", TensorProto.FLOAT, ["n", CHANNELS, SIZE, SIZE]),
         ],
         [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()],
     )
@@ -106,12 +124,12 @@ def _outputs(model: onnx.ModelProto, pixels: np.ndarray) -> list[np.ndarray]:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ids = np.ones((len(pixels), 4), np.int64)
     feeds = {"pixel_values": pixels, "input_ids": ids, "attention_mask": ids}
-    return [np.asarray(o) for o in session.run(["a", "b"], feeds)]
+    return [np.asarray(o) for o in session.run(list(OUTPUTS), feeds)]
 
 
 def test_input_means_are_the_graphs_own_activations(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    model = _two_convs(rng)
+    model = _convs(rng)
     path = tmp_path / "model.onnx"
     onnx.save(model, str(path))
     inputs = _inputs(rng, 13)
@@ -126,7 +144,7 @@ def test_input_means_are_the_graphs_own_activations(tmp_path: Path) -> None:
 
 def test_corrected_graph_keeps_each_channels_mean(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    fp32 = _two_convs(rng)
+    fp32 = _convs(rng)
     path = tmp_path / "model.onnx"
     onnx.save(fp32, str(path))
     means = conv_input_means(path, _inputs(rng, 64), threads=1)
@@ -136,21 +154,27 @@ def test_corrected_graph_keeps_each_channels_mean(tmp_path: Path) -> None:
     corrected.CopyFrom(fp32)
     assert store_weights_int8(plain).summary()["conv_weights"]["biases_corrected"] == 0
     summary = store_weights_int8(corrected, means).summary()["conv_weights"]
-    assert summary["rewritten"] == 2 and summary["biases_corrected"] == 2
+    assert summary["rewritten"] == 3 and summary["biases_corrected"] == 3
     onnx.checker.check_model(corrected)
 
-    # each Conv got a bias of its own; the shared one no node reads any more is gone
+    # each rewritten Conv got a bias of its own (the depthwise one in its omitted input's
+    # place); the small float Conv still reads the shared bias, which therefore stays
     convs = {n.name: n for n in corrected.graph.node if n.op_type == "Conv"}
-    biases = {convs[c].input[2] for c in ("conv_a", "conv_b")}
+    assert len(convs["conv_dw"].input) == 3
+    biases = {convs[c].input[2] for c in ("conv_a", "conv_b", "conv_dw")}
     names = {i.name for i in corrected.graph.initializer}
-    assert len(biases) == 2 and biases <= names and "shared_b" not in names
-    assert "shared_b" in {i.name for i in plain.graph.initializer}
+    assert len(biases) == 3 and biases <= names and "shared_b" not in biases
+    assert convs["conv_small"].input[1:] == ["small_w", "shared_b"] and "shared_b" in names
 
     held_out = _inputs(np.random.default_rng(2), 64)[0]  # not the rows the means came from
     reference = _outputs(fp32, held_out)
-    for name, got_plain, got_corrected, want in zip(
-        "ab", _outputs(plain, held_out), _outputs(corrected, held_out), reference, strict=True
-    ):
+    outputs = zip(
+        OUTPUTS, _outputs(plain, held_out), _outputs(corrected, held_out), reference, strict=True
+    )
+    for name, got_plain, got_corrected, want in outputs:
+        if name == "small":  # not rewritten: exact in both
+            np.testing.assert_array_equal(got_corrected, want)
+            continue
         drift_plain = np.abs((got_plain - want).mean(axis=(0, 2, 3))).mean()
         drift_corrected = np.abs((got_corrected - want).mean(axis=(0, 2, 3))).mean()
         assert drift_corrected < 0.5 * drift_plain, (name, drift_plain, drift_corrected)
