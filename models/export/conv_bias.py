@@ -32,6 +32,9 @@ def conv_input_means(
     model_path: str | Path, inputs: Arrays, batch_size: int = 32, threads: int | None = None
 ) -> dict[str, np.ndarray]:
     """Per-channel mean of every constant-weight Conv's input over `inputs` → by tensor name."""
+    rows = len(inputs[1])
+    if rows == 0:
+        raise ValueError("bias correction needs at least one input row")
     model = onnx.load(str(model_path))
     constants = {init.name for init in model.graph.initializer}
     names = sorted(
@@ -41,10 +44,7 @@ def conv_input_means(
     for name in names:
         if name not in outputs:
             model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    sums = {name: np.zeros(0) for name in names}
-    rows = len(inputs[1])
-    if rows == 0:
-        raise ValueError("bias correction needs at least one input row")
+    sums: dict[str, np.ndarray | float] = dict.fromkeys(names, 0.0)
     with tempfile.TemporaryDirectory(prefix="fusionserve-convmeans-") as workdir:
         path = Path(workdir) / "probe.onnx"
         onnx.save(model, str(path))
@@ -53,9 +53,8 @@ def conv_input_means(
             part = [a[start : start + batch_size] for a in inputs]
             for name, value in zip(names, session.run(names, graph_feeds(*part)), strict=True):
                 spatial = tuple(range(2, value.ndim))  # Conv1d/2d/3d alike
-                channel_sums = value.astype(np.float64).mean(axis=spatial).sum(axis=0)
-                sums[name] = channel_sums if sums[name].size == 0 else sums[name] + channel_sums
-    return {name: total / rows for name, total in sums.items()}
+                sums[name] += value.astype(np.float64).mean(axis=spatial).sum(axis=0)
+    return {name: np.asarray(total) / rows for name, total in sums.items()}
 
 
 def bias_shift(

@@ -120,9 +120,11 @@ class _BiasCorrection:
         """Point `node` at bias − shift; False (left as is) when its input has no recorded mean
         or its bias is computed, not a constant."""
         mean = self.means.get(node.input[0])
+        if mean is None:
+            return False
         old = node.input[2] if len(node.input) > 2 else ""  # "" also: an omitted optional input
         bias = self._value(old) if old else np.zeros(weight.shape[0], np.float32)
-        if mean is None or bias is None:
+        if bias is None:
             return False
         shift = bias_shift(weight, dequantized, mean, conv_group(node))
         name = _fresh(self.names, f"{node.name or node.output[0]}_bias_corrected")
@@ -293,10 +295,11 @@ def _conv_weight_int8(
         graph, init, [numpy_helper.from_array(q, q_name), numpy_helper.from_array(column, s_name)]
     )
     storage.add("conv_weights", weight, [q, column])
-    dequantized = q.astype(np.float32) * column
-    storage.biases_corrected += sum(
-        biases.correct(node, weight, dequantized) for node in convs if node is not None
-    )
+    if biases.means:
+        dequantized = q.astype(np.float32) * column
+        storage.biases_corrected += sum(
+            biases.correct(node, weight, dequantized) for node in convs if node is not None
+        )
     return [
         helper.make_node(
             "Cast", [q_name], [widened], _fresh(names, f"{name}_cast"), to=TensorProto.FLOAT
