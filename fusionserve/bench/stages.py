@@ -58,13 +58,26 @@ _WAIT_LEAVES = ("Runner.run (asyncio/runners.py)", "_worker (futures/thread.py)"
 _WAIT_FRAMES = ("PreprocessPool._work (app/preprocess.py)", "BatchQueue.take (app/batch_queue.py)")
 
 
+def _bare(frame: str) -> str:
+    """'Runner.run (asyncio/runners.py)' → 'run (asyncio/runners.py)': py-spy 0.4 names a
+    frame by its function alone, earlier versions by class and function."""
+    name, sep, where = frame.partition(" (")
+    return f"{name.rpartition('.')[2]}{sep}{where}"
+
+
+_BARE_WAIT_LEAVES = tuple(_bare(f) for f in (*_WAIT_LEAVES, *_WAIT_FRAMES))
+_BARE_WAIT_FRAMES = tuple(_bare(f) for f in _WAIT_FRAMES)
+
+
 def _waiting(frames: list[str]) -> bool:
-    if any(frames[-1].startswith(leaf) for leaf in (*_WAIT_LEAVES, *_WAIT_FRAMES)):
+    """A wait: the leaf is the event loop's own run (its poll and dispatch are native code) or
+    a worker's blocking get, or a threading wait called from one of those."""
+    if _bare(frames[-1]).startswith(_BARE_WAIT_LEAVES):
         return True
     return (
         len(frames) > 1
         and "wait (threading.py)" in frames[-1]
-        and frames[-2].startswith(_WAIT_FRAMES)
+        and _bare(frames[-2]).startswith(_BARE_WAIT_FRAMES)
     )
 
 

@@ -45,6 +45,24 @@ def test_idle_preprocessing_workers_and_a_batch_wait_are_waits(tmp_path: Path) -
     assert rows["batcher + queues"].cpu_ms_per_request == pytest.approx(1.0)
 
 
+def test_waits_are_recognised_when_py_spy_names_functions_without_their_class(
+    tmp_path: Path,
+) -> None:
+    """py-spy 0.4 writes 'run (asyncio/runners.py:118)', not 'Runner.run (...)': the event
+    loop's native poll and a preprocessing worker's blocking get are waits either way, while
+    the batcher's own loop (also named `_work`) stays batcher work."""
+    raw = tmp_path / "p.raw"
+    raw.write_text(
+        "MainThread;run (/x/uvicorn/server.py:86);run (/usr/lib/asyncio/runners.py:118) 6\n"
+        "thread (1);run (/usr/lib/threading.py:982);_work (/x/app/preprocess.py:127) 4\n"
+        "thread (2);run (/usr/lib/threading.py:982);_work (/x/app/batcher.py:251) 2\n"
+        "thread (3);_work (/x/app/preprocess.py:127);prepare (/x/app/preprocess.py:60) 8\n"
+    )
+    rows = {r.stage: r for r in stage_table(raw, cpu_ms_per_request=1.0)}
+    assert rows[WAITING].share == 0.5
+    assert rows["batcher + queues"].cpu_ms_per_request == pytest.approx(1.0)
+
+
 def test_flame_graph_is_an_svg_with_every_wide_frame(tmp_path: Path) -> None:
     raw = tmp_path / "p.raw"
     raw.write_text(RAW + "\n")
