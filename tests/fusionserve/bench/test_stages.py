@@ -32,32 +32,30 @@ def test_samples_go_to_the_nearest_known_stage_and_waits_burn_no_cpu(tmp_path: P
     assert sum(r.share for r in rows.values()) == pytest.approx(1.0)
 
 
-def test_idle_preprocessing_workers_and_a_batch_wait_are_waits(tmp_path: Path) -> None:
-    raw = tmp_path / "p.raw"
-    raw.write_text(
-        "thread (1);PreprocessPool._work (/x/app/preprocess.py:90) 5\n"
-        "thread (2);_work (/x/app/batcher.py:1);BatchQueue.take (/x/app/batch_queue.py:9);"
-        "Condition.wait (threading.py:327) 5\n"
-        "thread (2);_work (/x/app/batcher.py:1);BatchQueue.put (/x/app/batch_queue.py:9) 10\n"
-    )
-    rows = {r.stage: r for r in stage_table(raw, cpu_ms_per_request=1.0)}
-    assert rows[WAITING].share == 0.5
-    assert rows["batcher + queues"].cpu_ms_per_request == pytest.approx(1.0)
+# py-spy before 0.4 names a frame by class and function ('PreprocessPool._work (...)'), 0.4 by
+# function alone ('_work (...)', 'run (asyncio/runners.py:118)'): waits are waits either way
+# (idle preprocessing workers, a batch wait, the event loop's native poll), while the batcher's
+# own loop (also named `_work`) and a worker's job stay batcher work
+QUALIFIED = (
+    "thread (1);PreprocessPool._work (/x/app/preprocess.py:90) 5\n"
+    "thread (2);_work (/x/app/batcher.py:1);BatchQueue.take (/x/app/batch_queue.py:9);"
+    "Condition.wait (threading.py:327) 5\n"
+    "thread (2);_work (/x/app/batcher.py:1);BatchQueue.put (/x/app/batch_queue.py:9) 10\n"
+)
+BARE = (
+    "MainThread;run (/x/uvicorn/server.py:86);run (/usr/lib/asyncio/runners.py:118) 6\n"
+    "thread (1);run (/usr/lib/threading.py:982);_work (/x/app/preprocess.py:127) 4\n"
+    "thread (2);run (/usr/lib/threading.py:982);_work (/x/app/batcher.py:251) 2\n"
+    "thread (3);_work (/x/app/preprocess.py:127);prepare (/x/app/preprocess.py:60) 8\n"
+)
 
 
-def test_waits_are_recognised_when_py_spy_names_functions_without_their_class(
-    tmp_path: Path,
+@pytest.mark.parametrize("stacks", [QUALIFIED, BARE], ids=["py-spy<0.4", "py-spy 0.4"])
+def test_idle_workers_batch_waits_and_the_event_loop_poll_are_waits(
+    tmp_path: Path, stacks: str
 ) -> None:
-    """py-spy 0.4 writes 'run (asyncio/runners.py:118)', not 'Runner.run (...)': the event
-    loop's native poll and a preprocessing worker's blocking get are waits either way, while
-    the batcher's own loop (also named `_work`) stays batcher work."""
     raw = tmp_path / "p.raw"
-    raw.write_text(
-        "MainThread;run (/x/uvicorn/server.py:86);run (/usr/lib/asyncio/runners.py:118) 6\n"
-        "thread (1);run (/usr/lib/threading.py:982);_work (/x/app/preprocess.py:127) 4\n"
-        "thread (2);run (/usr/lib/threading.py:982);_work (/x/app/batcher.py:251) 2\n"
-        "thread (3);_work (/x/app/preprocess.py:127);prepare (/x/app/preprocess.py:60) 8\n"
-    )
+    raw.write_text(stacks)
     rows = {r.stage: r for r in stage_table(raw, cpu_ms_per_request=1.0)}
     assert rows[WAITING].share == 0.5
     assert rows["batcher + queues"].cpu_ms_per_request == pytest.approx(1.0)
