@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +118,25 @@ def _inference_items_per_s(
     for _ in range(runs):
         bundle.run_batch(batch)
     return runs * batch_size / (time.perf_counter() - start)
+
+
+def pipeline_pass(
+    bundle_dir: Path, settings: Settings, samples: Sequence[Sample], items: int
+) -> Callable[[], float]:
+    """A loaded, warmed pipeline as `measure_ceiling` runs it → a function that pushes `items`
+    samples through it once and returns its process CPU ms per item (the paired rounds' own
+    denominator, `fusionserve.bench.paired`)."""
+    bundle = load_bundle(bundle_dir, settings)
+    batch_size = max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device)
+    workers = settings.preprocess_workers
+    pipelined_wall_s(bundle, samples, min(items, 2 * batch_size), batch_size, workers)
+
+    def cpu_ms_per_item() -> float:
+        start = time.process_time()
+        pipelined_wall_s(bundle, samples, items, batch_size, workers)
+        return (time.process_time() - start) * 1000.0 / items
+
+    return cpu_ms_per_item
 
 
 def measure_ceiling(

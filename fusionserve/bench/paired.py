@@ -5,13 +5,20 @@ Measured once each, minutes apart, the ratio followed the shared machine's drift
 1.09× in three runs within five minutes, issue 26). Paired rounds put each drift on both sides
 of a ratio, and alternating the order cancels a trend within a round; the target reads the
 median ratio of the rounds.
+
+The CPU target is paired the same way when a `pipeline` pass is given: each round also runs
+the in-process pipeline once, between the two servers' drives, and reads each server's CPU per
+request over its drive (`server_cpu`); the target reads the median over rounds of the new
+server's CPU per request over that round's pipeline CPU per item. Measured once each, in
+passes minutes apart, that ratio read 1.18-1.36x in four runs of the same code within 20
+minutes (2026-12-07), the pipeline's own CPU per item moving 4.6-5.0 ms between them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +50,11 @@ class PairedThroughput:
     old_rps: list[float] = field(default_factory=list)
     new_failures: int = 0
     old_failures: int = 0
+    # CPU ms per request of each server over its drive, and the in-process pipeline's CPU ms
+    # per item in the same round (empty without a pipeline pass)
+    new_cpu_ms: list[float] = field(default_factory=list)
+    old_cpu_ms: list[float] = field(default_factory=list)
+    pipeline_cpu_ms: list[float] = field(default_factory=list)
 
     @property
     def ratios(self) -> list[float]:
@@ -52,6 +64,15 @@ class PairedThroughput:
     def median_ratio(self) -> float | None:
         return statistics.median(self.ratios) if self.ratios else None
 
+    def cpu_ratios(self, side: str = "new") -> list[float]:
+        """Per round: that server's CPU per request ÷ the round's pipeline CPU per item."""
+        served = self.new_cpu_ms if side == "new" else self.old_cpu_ms
+        return [s / p for s, p in zip(served, self.pipeline_cpu_ms, strict=True) if p > 0]
+
+    def median_cpu_ratio(self, side: str = "new") -> float | None:
+        ratios = self.cpu_ratios(side)
+        return statistics.median(ratios) if ratios else None
+
 
 def _drive(
     server: ServerProcess,
@@ -60,12 +81,18 @@ def _drive(
     concurrency: int,
     requests: int,
     warmup: int,
-) -> tuple[float, int]:
-    """One measured pass: (requests/s, failed requests)."""
+    server_cpu: Callable[[int], float | None] | None = None,
+) -> tuple[float, int, float | None]:
+    """One measured pass: (requests/s, failed requests, server CPU ms per request or None)."""
     if server.proc.poll() is not None:
         raise RuntimeError(f"a paired server exited: {server.log_tail()}")
-    load = asyncio.run(run_load(server.base_url + url_path, bodies, concurrency, requests, warmup))
-    return load.throughput, load.requests - load.ok
+    probe = None if server_cpu is None else (lambda: server_cpu(server.pid))
+    load = asyncio.run(
+        run_load(
+            server.base_url + url_path, bodies, concurrency, requests, warmup, server_cpu=probe
+        )
+    )
+    return load.throughput, load.requests - load.ok, load.server_cpu_ms_per_request
 
 
 def measure_paired(
@@ -77,8 +104,12 @@ def measure_paired(
     requests: int,
     rounds: int,
     warmup: int = 20,
+    server_cpu: Callable[[int], float | None] | None = None,
+    pipeline: Callable[[], float] | None = None,
 ) -> PairedThroughput:
-    """`rounds` rounds; even rounds drive the new server first, odd ones the old."""
+    """`rounds` rounds; even rounds drive the new server first, odd ones the old. With
+    `server_cpu` (pid → CPU seconds) and `pipeline` (one in-process pass → CPU ms per item),
+    each round also runs the pipeline between the two drives."""
     result = PairedThroughput(concurrency, requests)
     with (
         running_server(new.cmd, new.base_url, new.env, cwd=new.cwd) as new_server,
@@ -86,11 +117,21 @@ def measure_paired(
     ):
         for index in range(rounds):
             sides = [("new", new_server), ("old", old_server)]
-            measured: dict[str, tuple[float, int]] = {}
-            for side, server in sides if index % 2 == 0 else sides[::-1]:
-                measured[side] = _drive(server, url_path, bodies, concurrency, requests, warmup)
+            measured: dict[str, tuple[float, int, float | None]] = {}
+            pipeline_ms = 0.0
+            for turn, (side, server) in enumerate(sides if index % 2 == 0 else sides[::-1]):
+                if turn == 1 and pipeline is not None:
+                    pipeline_ms = pipeline()
+                measured[side] = _drive(
+                    server, url_path, bodies, concurrency, requests, warmup, server_cpu
+                )
             result.new_rps.append(measured["new"][0])
             result.old_rps.append(measured["old"][0])
             result.new_failures += measured["new"][1]
             result.old_failures += measured["old"][1]
+            new_cpu, old_cpu = measured["new"][2], measured["old"][2]
+            if pipeline is not None and new_cpu is not None and old_cpu is not None:
+                result.new_cpu_ms.append(new_cpu)
+                result.old_cpu_ms.append(old_cpu)
+                result.pipeline_cpu_ms.append(pipeline_ms)
     return result

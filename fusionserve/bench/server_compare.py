@@ -10,6 +10,7 @@ the same bundle, measured minutes apart.
 from __future__ import annotations
 
 from fusionserve.bench.loadgen import LoadResult
+from fusionserve.bench.paired import PairedThroughput
 from fusionserve.bench.queue_floor import fifo_sojourn_ms
 from fusionserve.bench.suite import OLD_SERVER_LABEL, BenchResults, ServedRun, Variant
 from fusionserve.bench.target import Target, fmt
@@ -66,15 +67,9 @@ def server_targets(results: BenchResults) -> list[Target]:
     new = results.variants[0]
     old = results.variant(OLD_SERVER_LABEL)
     top = new.served.level(high)
-    cpu, tail, open_tail = _cpu_ratio(new, high), _ratio(top.p99, top.p50), _open_tail(new.served)
+    tail, open_tail = _ratio(top.p99, top.p50), _open_tail(new.served)
     out = [
-        Target(
-            f"served CPU per request ÷ in-process pipeline CPU per item, c={high}",
-            f"≤ {CPU_RATIO_GOAL}×",
-            f"{fmt(cpu)}× ({fmt(top.server_cpu_ms_per_request)} vs "
-            f"{fmt(new.ceiling.cpu_ms_per_item)} ms)",
-            None if cpu is None else cpu <= CPU_RATIO_GOAL,
-        ),
+        _cpu_target(results, new, high),
         Target(
             f"p99 ÷ p50 at c={high}, closed loop",
             f"≤ {TAIL_GOAL:g}×",
@@ -91,6 +86,33 @@ def server_targets(results: BenchResults) -> list[Target]:
     if old is not None:
         out.append(_speedup_target(results, top.throughput, old.served.level(high).throughput))
     return out
+
+
+def _cpu_target(results: BenchResults, new: Variant, high: int) -> Target:
+    """Served CPU ÷ pipeline CPU: the paired rounds' median where they measured CPU, else the
+    single measurement of each (passes minutes apart)."""
+    top = new.served.level(high)
+    cpu = _cpu_ratio(new, high)
+    measured = (
+        f"{fmt(cpu)}× ({fmt(top.server_cpu_ms_per_request)} vs "
+        f"{fmt(new.ceiling.cpu_ms_per_item)} ms)"
+    )
+    holds = None if cpu is None else cpu <= CPU_RATIO_GOAL
+    paired = results.paired
+    median = None if paired is None else paired.median_cpu_ratio()
+    if paired is not None and median is not None:
+        ratios = paired.cpu_ratios()
+        measured = (
+            f"{fmt(median)}× (median of {len(ratios)} paired rounds, "
+            f"{fmt(min(ratios))}–{fmt(max(ratios))}×; measured once each: {measured})"
+        )
+        holds = median <= CPU_RATIO_GOAL
+    return Target(
+        f"served CPU per request ÷ in-process pipeline CPU per item, c={high}",
+        f"≤ {CPU_RATIO_GOAL}×",
+        measured,
+        holds,
+    )
 
 
 def _speedup_target(results: BenchResults, new_rps: float, old_rps: float) -> Target:
@@ -132,16 +154,48 @@ def paired_section(results: BenchResults) -> list[str]:
         "server first, odd rounds the old one, so the machine's drift falls on both sides. "
         f"Failed requests: this server {paired.new_failures}, old {paired.old_failures}.",
         "",
-        "| round | order | this server req/s | old server req/s | new / old |",
-        "|---|---|---|---|---|",
+        "| round | order | this server req/s | old server req/s | new / old |"
+        + (_CPU_HEADER if paired.pipeline_cpu_ms else ""),
+        "|---|---|---|---|---|" + ("---|" * 5 if paired.pipeline_cpu_ms else ""),
     ]
     for index, (new, old) in enumerate(zip(paired.new_rps, paired.old_rps, strict=True)):
         order = "new, old" if index % 2 == 0 else "old, new"
         lines.append(
             f"| {index + 1} | {order} | {new:.1f} | {old:.1f} | {fmt(_ratio(new, old))}× |"
+            + _cpu_cells(paired, index)
         )
-    lines.append(f"| median | | | | {fmt(paired.median_ratio)}× |")
+    cpu_median = (
+        f" | | | {fmt(paired.median_cpu_ratio())}× | {fmt(paired.median_cpu_ratio('old'))}× |"
+        if paired.pipeline_cpu_ms
+        else ""
+    )
+    lines.append(f"| median | | | | {fmt(paired.median_ratio)}× |{cpu_median}")
+    if paired.pipeline_cpu_ms:
+        lines += [
+            "",
+            "CPU: each server's process CPU over its drive per request, and the in-process "
+            "pipeline (decode, tokenize, graph; this bench's process, the served batch size) "
+            "run once per round between the two drives, CPU per item.",
+        ]
     return [*lines, ""]
+
+
+_CPU_HEADER = (
+    " this server CPU ms/req | old server CPU ms/req | pipeline CPU ms/item |"
+    " this ÷ pipeline | old ÷ pipeline |"
+)
+
+
+def _cpu_cells(paired: PairedThroughput, index: int) -> str:
+    """The round's CPU columns ('' without a pipeline pass or for a round without them)."""
+    if index >= len(paired.pipeline_cpu_ms):
+        return ""
+    new, old = paired.new_cpu_ms[index], paired.old_cpu_ms[index]
+    pipeline = paired.pipeline_cpu_ms[index]
+    return (
+        f" {new:.2f} | {old:.2f} | {pipeline:.2f} | {fmt(_ratio(new, pipeline))}× |"
+        f" {fmt(_ratio(old, pipeline))}× |"
+    )
 
 
 def _latency_cells(load: LoadResult) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.contract.manifest import INT8_MODEL_FILE, Manifest
 from app.settings import Settings
-from fusionserve.bench.ceiling import CeilingResult, measure_ceiling
+from fusionserve.bench.ceiling import CeilingResult, measure_ceiling, pipeline_pass
 from fusionserve.bench.coldstart import ServerProcess, free_port, running_server, start_server
 from fusionserve.bench.flamegraph import render
 from fusionserve.bench.loadgen import LoadResult, run_load
@@ -400,7 +400,16 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
     paired = None
     if config.server_rev_dir is not None and config.paired_rounds > 0:
         top = max(config.requests)
-        say(f"paired throughput: {config.paired_rounds} rounds, new and old in turn, c={top}")
+        say(
+            f"paired throughput and CPU: {config.paired_rounds} rounds, new and old in turn "
+            f"(the in-process pipeline between them), c={top}"
+        )
+        pipeline = pipeline_pass(
+            student_dir,
+            _settings(config.server_env, "fp32"),
+            samples,
+            config.requests[top] // 2,
+        )
         paired = measure_paired(
             _new_launch(config),
             _old_launch(config),
@@ -410,6 +419,8 @@ def run_bench(config: BenchConfig, log: bool = True) -> BenchResults:
             config.requests[top] // 2,
             config.paired_rounds,
             config.warmup,
+            server_cpu=cpu_seconds,
+            pipeline=pipeline,
         )
 
     naive = None

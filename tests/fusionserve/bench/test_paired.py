@@ -7,12 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from app.settings import Settings
+from fusionserve.bench.ceiling import pipeline_pass
 from fusionserve.bench.coldstart import free_port
 from fusionserve.bench.paired import Launch, PairedThroughput, measure_paired
 from fusionserve.bench.samples import load_dev_samples, multipart_body
-from fusionserve.bench.server_compare import _speedup_target, paired_section
+from fusionserve.bench.server_compare import _cpu_target, _speedup_target, paired_section
 from fusionserve.bench.server_metrics import batching
-from fusionserve.bench.suite import REPO_ROOT, serve_command
+from fusionserve.bench.suite import REPO_ROOT, cpu_seconds, serve_command
 
 
 def _launch(bundle_dir: Path, env: dict[str, str]) -> Launch:
@@ -22,22 +24,39 @@ def _launch(bundle_dir: Path, env: dict[str, str]) -> Launch:
 
 @pytest.mark.slow
 def test_two_servers_are_driven_in_turn(bench_bundle_dir: Path, medpix_root: Path) -> None:
-    bodies = [multipart_body(s) for s in load_dev_samples("medpix", medpix_root.parent, limit=3)]
+    samples = load_dev_samples("medpix", medpix_root.parent, limit=3)
+    bodies = [multipart_body(s) for s in samples]
     one_run = _launch(bench_bundle_dir, {"FUSIONSERVE_CONCURRENT_RUNS": "1"})
     two_runs = _launch(bench_bundle_dir, {"FUSIONSERVE_CONCURRENT_RUNS": "2"})
+    pipeline = pipeline_pass(bench_bundle_dir / "medpix-student", Settings(), samples, 8)
     paired = measure_paired(
-        two_runs, one_run, "/predict?model=medpix-student", bodies, 4, 8, rounds=3, warmup=1
+        two_runs,
+        one_run,
+        "/predict?model=medpix-student",
+        bodies,
+        4,
+        8,
+        rounds=3,
+        warmup=1,
+        server_cpu=cpu_seconds,
+        pipeline=pipeline,
     )
     assert batching(two_runs.base_url, "medpix-student") == (1, None)  # stopped: not said
     assert len(paired.new_rps) == len(paired.old_rps) == len(paired.ratios) == 3
     assert all(rps > 0 for rps in paired.new_rps + paired.old_rps)
     assert paired.new_failures == paired.old_failures == 0
     assert paired.median_ratio == sorted(paired.ratios)[1]
+    # each round: both servers' CPU over their drives and one in-process pipeline pass
+    cpu = [paired.new_cpu_ms, paired.old_cpu_ms, paired.pipeline_cpu_ms]
+    assert all(len(values) == 3 and min(values) > 0 for values in cpu)
+    assert paired.median_cpu_ratio() == sorted(paired.cpu_ratios())[1]
     results = SimpleNamespace(paired=paired, config=SimpleNamespace(server_rev="abc1234"))
     lines = paired_section(results)  # type: ignore[arg-type]
     rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[1] for row in rows] == ["new, old", "old, new", "new, old"]
-    assert lines[-2].startswith("| median |") and "abc1234" in lines[0]
+    median = next(line for line in lines if line.startswith("| median |"))
+    assert median.endswith(f"{paired.median_cpu_ratio('old'):.2f}× |") and "abc1234" in lines[0]
+    assert all(row.count("|") == 11 for row in rows)  # the round's five CPU columns
 
 
 def test_ratios_skip_a_round_the_old_server_answered_nothing() -> None:
@@ -58,3 +77,28 @@ def test_the_speedup_target_reads_the_paired_median_and_fails_on_failed_requests
     assert failed.holds is False and failed.measured.endswith("; 2 failed requests")
     results.paired = None
     assert _speedup_target(results, 120.0, 100.0).holds is False  # type: ignore[arg-type]
+
+
+def test_the_cpu_target_reads_the_paired_median_when_rounds_measured_cpu() -> None:
+    paired = PairedThroughput(
+        32,
+        100,
+        new_rps=[150.0] * 3,
+        old_rps=[100.0] * 3,
+        new_cpu_ms=[6.0, 5.5, 7.0],
+        old_cpu_ms=[7.0, 7.0, 7.0],
+        pipeline_cpu_ms=[5.0, 5.0, 5.0],
+    )
+    assert paired.cpu_ratios() == [1.2, 1.1, 1.4] and paired.median_cpu_ratio() == 1.2
+    assert paired.median_cpu_ratio("old") == pytest.approx(1.4)
+    top = SimpleNamespace(server_cpu_ms_per_request=7.0)
+    new = SimpleNamespace(
+        served=SimpleNamespace(level=lambda c: top), ceiling=SimpleNamespace(cpu_ms_per_item=5.0)
+    )
+    results = SimpleNamespace(paired=paired)
+    target = _cpu_target(results, new, 32)  # type: ignore[arg-type]
+    assert target.holds is True and target.measured.startswith("1.20× (median of 3")
+    assert "1.10–1.40×" in target.measured and "measured once each: 1.40×" in target.measured
+    paired.pipeline_cpu_ms = paired.new_cpu_ms = paired.old_cpu_ms = []  # rounds without CPU
+    single = _cpu_target(results, new, 32)  # type: ignore[arg-type]
+    assert single.holds is False and single.measured == "1.40× (7.00 vs 5.00 ms)"
