@@ -48,6 +48,7 @@ from app.runtime import OnnxModel, load_onnx_model, runtime_options
 from app.settings import Settings
 from app.warm_up import WARMUP_BATCH
 from fusionserve.bench.samples import load_dev_samples
+from fusionserve.bench.session_order import mirrored
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
@@ -86,8 +87,7 @@ def _sessions(
     `app.warm_up` warms a served one (one item alone, then a batch of `WARMUP_BATCH`)."""
     cut: list[Run] = []
     served: list[Run] = []
-    for index in range(2 * count):
-        opens_cut = index % 4 in (0, 3)
+    for opens_cut in mirrored(count):
         run = _task_only(bundle).run_batch if opens_cut else _served(bundle).run_batch
         run(items[:1])
         run((items * WARMUP_BATCH)[:WARMUP_BATCH])

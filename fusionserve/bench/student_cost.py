@@ -30,6 +30,7 @@ from app.bundle_loader import load_bundle
 from app.contract.session import CPU
 from app.settings import Settings
 from fusionserve.bench.samples import load_dev_samples
+from fusionserve.bench.session_order import mirrored
 
 PAIRS = {
     "medpix": ("medpix-student", "medpix-teacher"),
@@ -62,8 +63,8 @@ def _graphs(
     average)."""
     names = dict(zip(("student", "teacher"), PAIRS[task_set], strict=True))
     graphs: dict[str, list[Graph]] = {"student": [], "teacher": []}
-    for index in range(2 * sessions):
-        role = "student" if index % 4 in (0, 3) else "teacher"
+    for opens_student in mirrored(sessions):
+        role = "student" if opens_student else "teacher"
         graphs[role].append(Graph(exported / names[role], inputs))
     return graphs
 
