@@ -21,6 +21,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from fusionserve.bench.coldstart import ServerProcess, running_server
 from fusionserve.bench.loadgen import Body, run_load
@@ -40,9 +41,13 @@ class Launch:
         return f"http://127.0.0.1:{self.port}"
 
 
+Side = Literal["new", "old"]
+
+
 @dataclass
 class PairedThroughput:
-    """Requests/s of each server in each round (same round, same index)."""
+    """Requests/s of each server in each round (same round, same index), and with a pipeline
+    pass each round's CPU per request and pipeline CPU per item."""
 
     concurrency: int
     requests: int  # measured per server per round
@@ -50,10 +55,11 @@ class PairedThroughput:
     old_rps: list[float] = field(default_factory=list)
     new_failures: int = 0
     old_failures: int = 0
-    # CPU ms per request of each server over its drive, and the in-process pipeline's CPU ms
-    # per item in the same round (empty without a pipeline pass)
-    new_cpu_ms: list[float] = field(default_factory=list)
-    old_cpu_ms: list[float] = field(default_factory=list)
+    # per round (same index as the rates): CPU ms per request of each server over its drive,
+    # and the in-process pipeline's CPU ms per item; empty without a pipeline pass, None in a
+    # round whose server CPU could not be read
+    new_cpu_ms: list[float | None] = field(default_factory=list)
+    old_cpu_ms: list[float | None] = field(default_factory=list)
     pipeline_cpu_ms: list[float] = field(default_factory=list)
 
     @property
@@ -64,12 +70,13 @@ class PairedThroughput:
     def median_ratio(self) -> float | None:
         return statistics.median(self.ratios) if self.ratios else None
 
-    def cpu_ratios(self, side: str = "new") -> list[float]:
+    def cpu_ratios(self, side: Side = "new") -> list[float]:
         """Per round: that server's CPU per request ÷ the round's pipeline CPU per item."""
         served = self.new_cpu_ms if side == "new" else self.old_cpu_ms
-        return [s / p for s, p in zip(served, self.pipeline_cpu_ms, strict=True) if p > 0]
+        pairs = zip(served, self.pipeline_cpu_ms, strict=True)
+        return [s / p for s, p in pairs if s is not None and p > 0]
 
-    def median_cpu_ratio(self, side: str = "new") -> float | None:
+    def median_cpu_ratio(self, side: Side = "new") -> float | None:
         ratios = self.cpu_ratios(side)
         return statistics.median(ratios) if ratios else None
 
@@ -111,6 +118,7 @@ def measure_paired(
     `server_cpu` (pid → CPU seconds) and `pipeline` (one in-process pass → CPU ms per item),
     each round also runs the pipeline between the two drives."""
     result = PairedThroughput(concurrency, requests)
+    with_cpu = pipeline is not None and server_cpu is not None
     with (
         running_server(new.cmd, new.base_url, new.env, cwd=new.cwd) as new_server,
         running_server(old.cmd, old.base_url, old.env, cwd=old.cwd) as old_server,
@@ -120,7 +128,7 @@ def measure_paired(
             measured: dict[str, tuple[float, int, float | None]] = {}
             pipeline_ms = 0.0
             for turn, (side, server) in enumerate(sides if index % 2 == 0 else sides[::-1]):
-                if turn == 1 and pipeline is not None:
+                if turn == 1 and with_cpu and pipeline is not None:
                     pipeline_ms = pipeline()
                 measured[side] = _drive(
                     server, url_path, bodies, concurrency, requests, warmup, server_cpu
@@ -129,9 +137,8 @@ def measure_paired(
             result.old_rps.append(measured["old"][0])
             result.new_failures += measured["new"][1]
             result.old_failures += measured["old"][1]
-            new_cpu, old_cpu = measured["new"][2], measured["old"][2]
-            if pipeline is not None and new_cpu is not None and old_cpu is not None:
-                result.new_cpu_ms.append(new_cpu)
-                result.old_cpu_ms.append(old_cpu)
+            if with_cpu:
+                result.new_cpu_ms.append(measured["new"][2])
+                result.old_cpu_ms.append(measured["old"][2])
                 result.pipeline_cpu_ms.append(pipeline_ms)
     return result

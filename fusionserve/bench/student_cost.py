@@ -1,7 +1,7 @@
 """How much cheaper each student is than its teacher: the bundles' graphs on real dev inputs.
 
     python -m fusionserve.bench.student_cost [--exported exported]
-        [--datasets-root ../shared/datasets]
+        [--datasets-root ../shared/datasets] [--cases 32] [--rounds 7] [--sessions 2]
 
 For each task set, both fp32 bundles are loaded as the service loads them
 (`app.bundle_loader.load_bundle`, one intra-op thread) and run at batch 1 over the same dev
@@ -59,8 +59,8 @@ class Graph:
 def _graphs(
     exported: Path, task_set: str, inputs: list[tuple[bytes, str]], sessions: int
 ) -> dict[str, list[Graph]]:
-    """role → `sessions` loaded Graphs, opened in mirrored order (neither role earlier on
-    average)."""
+    """role → `sessions` loaded Graphs, opened in mirrored order
+    (`fusionserve.bench.session_order`)."""
     names = dict(zip(("student", "teacher"), PAIRS[task_set], strict=True))
     graphs: dict[str, list[Graph]] = {"student": [], "teacher": []}
     for opens_student in mirrored(sessions):
@@ -78,8 +78,9 @@ def compare(
     student, teacher = graphs["student"][0], graphs["teacher"][0]
     times: dict[str, list[list[float]]] = {role: [[] for _ in range(sessions)] for role in graphs}
     for index in range(rounds * sessions):  # every session of each role gets `rounds` rounds
-        for role in ("student", "teacher"):
-            session = index % sessions
+        session = index % sessions
+        roles = ("student", "teacher") if index // sessions % 2 == 0 else ("teacher", "student")
+        for role in roles:  # which runs first alternates
             times[role][session].append(graphs[role][session].round_ms())
     medians = {
         role: statistics.fmean(statistics.median(values) for values in by_session)
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sessions", type=int, default=2, help="sessions of each graph")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.sessions < 1:
+        parser.error("--rounds and --sessions must be at least 1")
     for task_set in PAIRS:
         row = compare(
             args.exported, args.datasets_root, task_set, args.cases, args.rounds, args.sessions

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.contract.manifest import Manifest
-from fusionserve.bench.domain_cost import main
+from fusionserve.bench.domain_cost import main, schedule
 
 EXPORTED = Path(__file__).resolve().parents[3] / "exported"
 
@@ -31,10 +31,21 @@ def test_prints_the_ratio_per_bundle_and_batch(medpix_root: Path, capsys) -> Non
         assert row["domain_ms_per_item"] == pytest.approx(added, abs=2e-4)
         ratio = row["domain_ms_per_item"] / row["graph_ms_per_item"]
         assert row["domain_over_graph"] == pytest.approx(ratio, rel=1e-2, abs=1e-4)
-        # every served session met every cut one (8 cases: each pairing at least once)
-        assert len(row["by_pairing"]) == 4
-        mean = sum(row["by_pairing"]) / 4
-        assert row["domain_over_graph"] == pytest.approx(mean, rel=1e-2, abs=2e-4)
-        assert (
-            row["scores_in_graph"] is Manifest.load(EXPORTED / row["bundle"]).domain.scores_in_graph
-        )
+        assert len(row["by_pairing"]) == 4 and row["rounds_per_pairing"] == 1
+        spec = Manifest.load(EXPORTED / row["bundle"]).domain
+        assert spec is not None and row["scores_in_graph"] is spec.scores_in_graph
+
+
+def test_the_schedule_pairs_every_session_both_ways_two_at_a_time() -> None:
+    runs = list(schedule(sessions=2, rounds=2, batches=3))
+    assert len(runs) == 2 * 4 * 3  # rounds per pairing x pairings x batches
+    rounds = [runs[i : i + 3] for i in range(0, len(runs), 3)]
+    for round_ in rounds:  # one pairing per round: two sessions alternate, as in a server
+        assert len({(s, c) for s, c, _, _ in round_}) == 1
+        assert [first for _, _, _, first in round_] in ([False, True, False], [True, False, True])
+    for pairing in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        for index in range(3):  # every batch, both ways
+            orders = {first for s, c, i, first in runs if (s, c) == pairing and i == index}
+            assert orders == {True, False}
+    with pytest.raises(SystemExit):  # one batch: no batch after the first is counted
+        main(["--batch", "64", "--cases", "64", "--exported", str(EXPORTED)])

@@ -47,8 +47,8 @@ def test_two_servers_are_driven_in_turn(bench_bundle_dir: Path, medpix_root: Pat
     assert paired.new_failures == paired.old_failures == 0
     assert paired.median_ratio == sorted(paired.ratios)[1]
     # each round: both servers' CPU over their drives and one in-process pipeline pass
-    cpu = [paired.new_cpu_ms, paired.old_cpu_ms, paired.pipeline_cpu_ms]
-    assert all(len(values) == 3 and min(values) > 0 for values in cpu)
+    cpu = [*paired.new_cpu_ms, *paired.old_cpu_ms, *paired.pipeline_cpu_ms]
+    assert len(cpu) == 9 and all(value is not None and value > 0 for value in cpu)
     assert paired.median_cpu_ratio() == sorted(paired.cpu_ratios())[1]
     results = SimpleNamespace(paired=paired, config=SimpleNamespace(server_rev="abc1234"))
     lines = paired_section(results)  # type: ignore[arg-type]
@@ -99,6 +99,73 @@ def test_the_cpu_target_reads_the_paired_median_when_rounds_measured_cpu() -> No
     target = _cpu_target(results, new, 32)  # type: ignore[arg-type]
     assert target.holds is True and target.measured.startswith("1.20× (median of 3")
     assert "1.10–1.40×" in target.measured and "measured once each: 1.40×" in target.measured
-    paired.pipeline_cpu_ms = paired.new_cpu_ms = paired.old_cpu_ms = []  # rounds without CPU
+    paired.new_failures = 1  # CPU over failed requests is no serving cost
+    assert _cpu_target(results, new, 32).holds is False  # type: ignore[arg-type]
+    paired.new_cpu_ms[1] = None  # a round whose CPU was not read drops out, the others stay
+    assert paired.cpu_ratios() == [1.2, 1.4]
+    assert "| 2 | old, new | 150.0 | 100.0 | 1.50× | n/a | 7.00 | 5.00 | n/a× | 1.40× |" in (
+        paired_section(results_of(paired))  # type: ignore[arg-type]
+    )
+    paired.new_failures = 0
+    paired.pipeline_cpu_ms, paired.new_cpu_ms, paired.old_cpu_ms = [], [], []  # no CPU rounds
     single = _cpu_target(results, new, 32)  # type: ignore[arg-type]
     assert single.holds is False and single.measured == "1.40× (7.00 vs 5.00 ms)"
+
+
+def results_of(paired: PairedThroughput) -> SimpleNamespace:
+    return SimpleNamespace(paired=paired, config=SimpleNamespace(server_rev="abc1234"))
+
+
+class _FakeServer:
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.pid, self.log = name, 1, log
+
+    def __enter__(self) -> _FakeServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("with_cpu", [True, False])
+def test_each_round_runs_the_pipeline_between_the_two_drives(
+    monkeypatch: pytest.MonkeyPatch, with_cpu: bool
+) -> None:
+    """Both orders: new, pipeline, old then old, pipeline, new; no pipeline pass (and no CPU
+    columns) without a way to read the servers' CPU."""
+    from fusionserve.bench import paired as paired_module
+
+    log: list[str] = []
+    launches = {}
+    for name in ("new", "old"):
+        launches[name] = Launch(["serve", name], {}, REPO_ROOT, 0)
+    servers = iter([_FakeServer("new", log), _FakeServer("old", log)])
+    monkeypatch.setattr(paired_module, "running_server", lambda *a, **k: next(servers))
+
+    def drive(server, url, bodies, concurrency, requests, warmup, server_cpu=None):
+        log.append(server.name)
+        cpu = 6.0 if server.name == "new" else 7.0
+        return 100.0, 0, cpu if server_cpu is not None else None
+
+    monkeypatch.setattr(paired_module, "_drive", drive)
+
+    def pipeline() -> float:
+        log.append("pipeline")
+        return 5.0
+
+    result = measure_paired(
+        launches["new"],
+        launches["old"],
+        "/predict",
+        [],
+        4,
+        8,
+        rounds=2,
+        server_cpu=(lambda pid: 1.0) if with_cpu else None,
+        pipeline=pipeline,
+    )
+    if with_cpu:
+        assert log == ["new", "pipeline", "old", "old", "pipeline", "new"]
+        assert result.cpu_ratios() == [1.2, 1.2] and result.cpu_ratios("old") == [1.4, 1.4]
+    else:
+        assert log == ["new", "old", "old", "new"] and result.pipeline_cpu_ms == []
