@@ -2,7 +2,7 @@
 
     python -m fusionserve.bench.domain_cost [--exported exported]
         [--datasets-root ../shared/datasets] [--batch 1 8] [--cases 64] [--rounds 2]
-        [--sessions 2]
+        [--sessions 4]
 
 Each bundle with a domain check is loaded as served (`app.bundle_loader.load_bundle`, fp32,
 one intra-op thread) and its task set's dev cases are prepared as served. The baseline is the
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=2, help="rounds per pairing of a served and a cut session"
     )
     parser.add_argument(
-        "--sessions", type=int, default=2, help="fresh sessions of each graph (see above)"
+        "--sessions", type=int, default=4, help="fresh sessions of each graph (see above)"
     )
     args = parser.parse_args(argv)
     if args.cases // max(args.batch) < 2 or args.rounds < 1 or args.sessions < 1:
