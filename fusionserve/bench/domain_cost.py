@@ -121,7 +121,7 @@ def _seconds(run: Run, items: list[Any]) -> float:
 
 
 def measure(
-    bundle_dir: Path, datasets: Path, batch: int, cases: int, rounds: int, sessions: int = 2
+    bundle_dir: Path, datasets: Path, batch: int, cases: int, rounds: int, sessions: int = 4
 ) -> dict[str, Any] | None:
     """Medians per item and the ratio for one bundle at one batch size; None without a check."""
     settings = Settings(precision="fp32", providers=[CPU], intra_op_threads=1)
