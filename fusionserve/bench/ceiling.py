@@ -120,6 +120,22 @@ def _inference_items_per_s(
     return runs * batch_size / (time.perf_counter() - start)
 
 
+def _batching(bundle: LoadedBundle, settings: Settings) -> tuple[int, int]:
+    """(batch size, preprocessing workers) as the service runs them: the bundle's own
+    max_batch_size, as its batcher has it (app.model_settings, resolved)."""
+    batch_size = max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device)
+    return batch_size, settings.preprocess_workers
+
+
+def _timed_pass(
+    bundle: LoadedBundle, samples: Sequence[Sample], items: int, batch_size: int, workers: int
+) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one pipelined pass of `items` samples."""
+    cpu_start = time.process_time()
+    wall_s = pipelined_wall_s(bundle, samples, items, batch_size, workers)
+    return wall_s, time.process_time() - cpu_start
+
+
 def pipeline_pass(
     bundle_dir: Path, settings: Settings, samples: Sequence[Sample], items: int
 ) -> Callable[[], float]:
@@ -127,16 +143,9 @@ def pipeline_pass(
     samples through it once and returns its process CPU ms per item (the paired rounds' own
     denominator, `fusionserve.bench.paired`)."""
     bundle = load_bundle(bundle_dir, settings)
-    batch_size = max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device)
-    workers = settings.preprocess_workers
+    batch_size, workers = _batching(bundle, settings)
     pipelined_wall_s(bundle, samples, min(items, 2 * batch_size), batch_size, workers)
-
-    def cpu_ms_per_item() -> float:
-        start = time.process_time()
-        pipelined_wall_s(bundle, samples, items, batch_size, workers)
-        return (time.process_time() - start) * 1000.0 / items
-
-    return cpu_ms_per_item
+    return lambda: _timed_pass(bundle, samples, items, batch_size, workers)[1] * 1000.0 / items
 
 
 def measure_ceiling(
@@ -148,14 +157,10 @@ def measure_ceiling(
 ) -> CeilingResult:
     """Throughput over `items` items and latency over `single_items` single-item passes."""
     bundle = load_bundle(bundle_dir, settings)
-    # the bundle's own max_batch_size, as its batcher has it (app.model_settings, resolved)
-    batch_size = max_batch_size(bundle.settings.max_batch_size, bundle.onnx.device)
-    workers = settings.preprocess_workers
+    batch_size, workers = _batching(bundle, settings)
     single_item_latencies_ms(bundle, samples, WARMUP_ITEMS)
     pipelined_wall_s(bundle, samples, min(items, 2 * batch_size), batch_size, workers)
-    cpu_start = time.process_time()
-    wall_s = pipelined_wall_s(bundle, samples, items, batch_size, workers)
-    cpu_s = time.process_time() - cpu_start
+    wall_s, cpu_s = _timed_pass(bundle, samples, items, batch_size, workers)
     latencies = single_item_latencies_ms(bundle, samples, single_items)
     return CeilingResult(
         items=items,

@@ -13,15 +13,14 @@ bundles whose graph does not score). Each batch runs through both back to back, 
 see the same machine: the added time is a median of those paired differences, robust to the
 drifts of a shared machine that whole-round medians were not.
 
-Sessions: one session of a graph runs faster or slower than another of the same file for its
-life (`fusionserve.bench.session_order`); with one session of each graph, every run carried
-one draw of that in full (runs of the same bundles read 5.2-6.7 %). So `--sessions` fresh
-sessions of each graph are opened in mirrored order and warmed as served, and each served
-session meets each cut one: one pairing per round, two sessions alternating batch by batch
-as in a server that runs one graph (which runs first alternates per batch and flips between a
-pairing's rounds; the first batch after each switch is not counted). The added time is the
-mean over pairings of their median differences. Printed per bundle and batch size: the
-baseline's median ms per item, the added ms per item, their sum, the ratio (the issue's
+Sessions (`fusionserve.bench.session_order`): with one session of each graph, every run
+carried one draw of a session's luck in full (runs of the same bundles read 5.2-6.7 %). So
+`--sessions` fresh sessions of each graph are opened in mirrored order and warmed as served,
+and each served session meets each cut one: one pairing per round, two sessions alternating
+batch by batch as in a server that runs one graph (which runs first alternates per batch and
+flips between a pairing's rounds; the first batch after each switch is not counted). The added
+time is the mean over pairings of their median differences. Printed per bundle and batch size:
+the baseline's median ms per item, the added ms per item, their sum, the ratio (the issue's
 budget: at most 0.05) and each pairing's ratio (their spread: what one pairing alone can be
 off by). Needs the `onnx` package (the train or dev extra).
 """
@@ -134,9 +133,8 @@ def measure(
     if len(batches) < 2 or rounds < 1 or sessions < 1:
         raise ValueError("needs at least 2 batches of dev cases, 1 round and 1 session")
     cut, served = _sessions(bundle, sessions, items)
-    pairings = [(s, c) for s in range(sessions) for c in range(sessions)]
     plain: list[float] = []
-    added: dict[tuple[int, int], list[float]] = {p: [] for p in pairings}  # served - cut
+    added: dict[tuple[int, int], list[float]] = {}  # (served, cut) session → served - cut
     for s, c, index, served_first in schedule(sessions, rounds, len(batches)):
         if served_first:
             served_s = _seconds(served[s], batches[index])
@@ -146,9 +144,9 @@ def measure(
             served_s = _seconds(served[s], batches[index])
         if index:  # the first batch after a switch of sessions warms them
             plain.append(plain_s)
-            added[(s, c)].append(served_s - plain_s)
+            added.setdefault((s, c), []).append(served_s - plain_s)
     graph_s = statistics.median(plain)
-    by_pairing = [statistics.median(added[p]) for p in pairings]
+    by_pairing = [statistics.median(values) for values in added.values()]
     domain_s = statistics.fmean(by_pairing)
     return {
         "bundle": bundle.name,

@@ -118,7 +118,7 @@ def measure_paired(
     `server_cpu` (pid → CPU seconds) and `pipeline` (one in-process pass → CPU ms per item),
     each round also runs the pipeline between the two drives."""
     result = PairedThroughput(concurrency, requests)
-    with_cpu = pipeline is not None and server_cpu is not None
+    cpu_pass = pipeline if server_cpu is not None else None  # a ratio needs both sides
     with (
         running_server(new.cmd, new.base_url, new.env, cwd=new.cwd) as new_server,
         running_server(old.cmd, old.base_url, old.env, cwd=old.cwd) as old_server,
@@ -128,8 +128,8 @@ def measure_paired(
             measured: dict[str, tuple[float, int, float | None]] = {}
             pipeline_ms = 0.0
             for turn, (side, server) in enumerate(sides if index % 2 == 0 else sides[::-1]):
-                if turn == 1 and with_cpu and pipeline is not None:
-                    pipeline_ms = pipeline()
+                if turn == 1 and cpu_pass is not None:
+                    pipeline_ms = cpu_pass()
                 measured[side] = _drive(
                     server, url_path, bodies, concurrency, requests, warmup, server_cpu
                 )
@@ -137,7 +137,7 @@ def measure_paired(
             result.old_rps.append(measured["old"][0])
             result.new_failures += measured["new"][1]
             result.old_failures += measured["old"][1]
-            if with_cpu:
+            if cpu_pass is not None:
                 result.new_cpu_ms.append(measured["new"][2])
                 result.old_cpu_ms.append(measured["old"][2])
                 result.pipeline_cpu_ms.append(pipeline_ms)

@@ -10,11 +10,9 @@ padding: to the longest text rounded up to 16 for a bundle with a dynamic sequen
 full length otherwise). Rounds alternate between the two graphs so machine noise hits both
 alike; the ratio of medians is printed.
 
-Each graph is opened `--sessions` times (default 2), in mirrored order (student, teacher,
-teacher, student, ...), and rounds take the sessions in turn: one session of a graph runs some
-0.5-1.7 % faster or slower than another of the same file for its life (where its weights and
-buffers landed; `fusionserve.bench.domain_cost`), so one session of each put one draw of that
-luck into a run's ratio. A role's time is the mean of its sessions' medians.
+Each graph is opened `--sessions` times (default 2) in mirrored order, so that no one session's
+luck sets a run's ratio (`fusionserve.bench.session_order`); rounds take the sessions in turn,
+and a role's time is the mean of its sessions' medians.
 """
 
 from __future__ import annotations

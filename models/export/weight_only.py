@@ -115,6 +115,8 @@ class _BiasCorrection:
     ) -> None:
         self.graph, self.names, self.means = graph, names, means
         self.replaced: set[str] = set()
+        # the graph's constants as it came: one lookup per Conv, not a scan
+        self.constants = {init.name: init for init in graph.initializer}
 
     def correct(self, node: onnx.NodeProto, weight: np.ndarray, dequantized: np.ndarray) -> bool:
         """Point `node` at bias − shift; False (left as is) when its input has no recorded mean
@@ -139,7 +141,7 @@ class _BiasCorrection:
         return True
 
     def _value(self, name: str) -> np.ndarray | None:
-        init = next((i for i in self.graph.initializer if i.name == name), None)
+        init = self.constants.get(name)
         return None if init is None else numpy_helper.to_array(init)
 
     def drop_unused(self) -> None:
