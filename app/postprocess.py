@@ -67,18 +67,24 @@ def postprocess(
     outside = domain is not None and not all(d.in_domain for d in domain.values())
     tasks: dict[str, TaskPrediction] = {}
     for spec in manifest.tasks:
-        probs = np.asarray(outputs[spec.output], dtype=np.float64).reshape(-1)
-        if probs.shape[0] != len(spec.labels):
-            raise ValueError(f"{spec.output} has {probs.shape[0]} values for {len(spec.labels)}")
-        top = int(np.argmax(probs))
+        probs = _floats(outputs[spec.output])
+        if len(probs) != len(spec.labels):
+            raise ValueError(f"{spec.output} has {len(probs)} values for {len(spec.labels)}")
+        top = max(range(len(probs)), key=probs.__getitem__)  # the first of equal maxima
         tasks[spec.name] = TaskPrediction(
             label=spec.labels[top],
-            probability=float(probs[top]),
-            probabilities={label: float(p) for label, p in zip(spec.labels, probs, strict=True)},
-            low_confidence=bool(probs[top] < low_confidence_threshold) or outside,
+            probability=probs[top],
+            probabilities=dict(zip(spec.labels, probs, strict=True)),
+            low_confidence=probs[top] < low_confidence_threshold or outside,
         )
     weights = None
     if manifest.modality_weights_output and manifest.modality_weights_output in outputs:
-        w = np.asarray(outputs[manifest.modality_weights_output], dtype=np.float64).reshape(-1)
-        weights = {"image": float(w[0]), "text": float(w[1])}
+        w = _floats(outputs[manifest.modality_weights_output])
+        weights = {"image": w[0], "text": w[1]}
     return Prediction(tasks, weights, domain)
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    """One item's few values as Python floats: a handful of numpy calls per value (argmax,
+    indexing, float()) cost more on the event loop than one `tolist` (issue 26's profile)."""
+    return np.asarray(values).reshape(-1).tolist()

@@ -38,12 +38,16 @@ def log_access(record: RequestRecord) -> None:
     level = logging.INFO if record.traffic else logging.DEBUG
     if not logger.isEnabledFor(level):
         return
-    logger.log(
+    # makeRecord + handle is logger.log without its caller lookup (a walk up the stack per
+    # line): the line names its logger, never a source line (issue 26's profile).
+    line = logger.makeRecord(
+        logger.name,
         level,
+        __file__,
+        0,
         "%s %s %d %.1fms",
-        record.method,
-        record.route,
-        record.status,
-        record.duration_s * 1000,
+        (record.method, record.route, record.status, record.duration_s * 1000),
+        None,
         extra={"fields": access_fields(record), "request_id": record.request_id},
     )
+    logger.handle(line)

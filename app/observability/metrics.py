@@ -9,7 +9,12 @@ registry's configured bundles, never from what a client typed.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # Seconds. Resolves 1 ms (a tiny graph on CPU) to 10 s (a deadline on a loaded GPU).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -28,6 +33,7 @@ class ServiceMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         # -- HTTP traffic (probes and /metrics are not traffic) --------------------------------
         self.requests = Counter(
             "fusionserve_http_requests",
@@ -178,3 +184,13 @@ class ServiceMetrics:
             ["model", "task"],
             registry=r,
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, looked up once: labels() validates and locks on every call,
+        some fifteen times per request on the event loop (issue 26). Never for a metric whose
+        series are removed (`model_info`): a cached child would outlive its removal."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found  # type: ignore[return-value]

@@ -93,16 +93,16 @@ class ObservingHooks(ServingHooks):
 
     def queue_depth(self, model: str, depth: int) -> None:
         if (m := self.metrics) is not None:
-            m.queue_depth.labels(model).set(depth)
+            m.child(m.queue_depth, model).set(depth)
         self.inner.queue_depth(model, depth)
 
     def batch_done(self, model: str, size: int, inference_s: float, ok: bool) -> None:
         if (m := self.metrics) is not None:
-            m.batch_duration.labels(model).observe(inference_s)
+            m.child(m.batch_duration, model).observe(inference_s)
             if ok:
-                m.batch_size.labels(model).observe(size)
+                m.child(m.batch_size, model).observe(size)
             else:
-                m.batch_failures.labels(model).inc()
+                m.child(m.batch_failures, model).inc()
         self.inner.batch_done(model, size, inference_s, ok)
 
     def item_rejected(self, model: str, reason: str) -> None:
@@ -122,11 +122,11 @@ class ObservingHooks(ServingHooks):
         _note_model(model)
         if (m := self.metrics) is not None:
             for phase in PHASES:
-                m.phase_duration.labels(model, phase).observe(getattr(timings, phase))
+                m.child(m.phase_duration, model, phase).observe(getattr(timings, phase))
             for task, pred in prediction.tasks.items():
-                m.predictions.labels(model, task, pred.label).inc()
-                m.confidence.labels(model, task).observe(pred.probability)
-                low = m.low_confidence.labels(model, task)  # exists at 0: ratios need it
+                m.child(m.predictions, model, task, pred.label).inc()
+                m.child(m.confidence, model, task).observe(pred.probability)
+                low = m.child(m.low_confidence, model, task)  # exists at 0: ratios need it
                 if pred.low_confidence:
                     low.inc()
         self.inner.item_done(model, timings, prediction)
@@ -149,8 +149,8 @@ class ObservingHooks(ServingHooks):
 
     def input_size(self, model: str, image_pixels: int, text_tokens: int) -> None:
         if (m := self.metrics) is not None:
-            m.image_pixels.labels(model).observe(image_pixels)
-            m.text_tokens.labels(model).observe(text_tokens)
+            m.child(m.image_pixels, model).observe(image_pixels)
+            m.child(m.text_tokens, model).observe(text_tokens)
         self.inner.input_size(model, image_pixels, text_tokens)
 
 
@@ -162,8 +162,9 @@ def record_request(
     if not record.traffic:
         return
     status = str(record.status)
-    metrics.requests.labels(record.route, record.method, status, record.model).inc()
-    metrics.request_duration.labels(record.route, record.model).observe(record.duration_s)
+    metrics.child(metrics.requests, record.route, record.method, status, record.model).inc()
+    duration = metrics.child(metrics.request_duration, record.route, record.model)
+    duration.observe(record.duration_s)
     found = request_rejections(noted, record.method, record.status, record.error_code, record.model)
     for model, reason in found:
         metrics.rejections.labels(model, reason).inc()

@@ -79,3 +79,17 @@ def test_postprocess_labels_and_threshold(tiny_bundle_dir: Path) -> None:
     assert pred.modality_weights == {"image": 0.25, "text": 0.75}
     with pytest.raises(ValueError):
         postprocess(manifest, {**outputs, "probs_modality": np.ones(3)}, 0.5)
+
+
+def test_postprocess_gives_plain_floats_and_the_first_of_tied_maxima(tiny_bundle_dir: Path) -> None:
+    """As numpy's argmax did: a tie goes to the first label; values stay the float32 numbers."""
+    manifest = Manifest.load(tiny_bundle_dir / "medpix-student")
+    location = np.array([0.1, 0.4, 0.4, 0.05, 0.05], dtype=np.float32)
+    outputs = {"probs_modality": np.array([0.5, 0.5], np.float32), "probs_location": location}
+    pred = postprocess(manifest, outputs, low_confidence_threshold=0.3)
+    labels = manifest.task("location").labels
+    assert pred.tasks["location"].label == labels[int(np.argmax(location))] == labels[1]
+    assert pred.tasks["modality"].label == manifest.task("modality").labels[0]
+    probability = pred.tasks["location"].probability
+    assert type(probability) is float and probability == float(np.float32(0.4))
+    assert all(type(p) is float for p in pred.tasks["location"].probabilities.values())

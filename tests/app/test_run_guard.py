@@ -10,6 +10,7 @@ import numpy as np
 from app.run_guard import (
     RUN_TIMEOUT_FLOOR_S,
     RUN_TIMEOUT_WARMUP_MULTIPLE,
+    SMALL_OUTPUT,
     RunGuard,
     non_finite_outputs,
     run_timeout_s,
@@ -30,3 +31,14 @@ def test_non_finite_outputs_are_named() -> None:
     assert non_finite_outputs(good) is None
     bad = dict(good, probs_plane=np.array([np.nan, 1.0]), weights=np.array([np.inf, 0.0]))
     assert non_finite_outputs(bad) == "probs_plane, weights"
+
+
+def test_large_and_half_precision_outputs_are_checked_too() -> None:
+    """Small outputs are checked as Python floats, large ones with numpy: both see NaN/inf."""
+    large = np.zeros(SMALL_OUTPUT + 1, np.float32)
+    assert non_finite_outputs({"embedding": large}) is None
+    large[-1] = -np.inf
+    half = np.array([0.5, np.nan], np.float16)
+    scalar = np.array(np.nan)
+    found = non_finite_outputs({"embedding": large, "half": half, "score": scalar})
+    assert found == "embedding, half, score"
