@@ -56,6 +56,7 @@ DESCRIPTION = (
 # batch, and each preprocessing worker between decoding and tokenising; at 5 ms every such
 # moment could idle the model or delay an item by up to 5 ms behind the event loop (issue 26).
 GIL_SWITCH_S = 0.001
+GC_GEN0_THRESHOLD = 10_000  # net new container objects between young collections (see below)
 
 
 def lifespan(
@@ -91,8 +92,15 @@ def lifespan(
 def _freeze_startup_objects(_task: asyncio.Task[None]) -> None:
     """What start-up built (graphs' wrappers, tokenizers, routes, schemas) lives as long as the
     process: moved out of the collector's generations, the full collections that request garbage
-    triggers no longer walk it, so they stay short pauses on the event loop (issue 26)."""
+    triggers no longer walk it, so they stay short pauses on the event loop (issue 26).
+
+    The youngest generation is collected after GC_GEN0_THRESHOLD net new objects, not 700: 32
+    requests in flight hold more than 700, so the default collected every 10 requests or so
+    (0.4 ms each, 2.5 ms for the next generation: 60 µs per request at c = 32), while requests
+    leave almost no cyclic garbage (under 3 collections in 2,400 requests at 10,000)."""
     gc.freeze()
+    young, *older = gc.get_threshold()
+    gc.set_threshold(max(young, GC_GEN0_THRESHOLD), *older)
 
 
 async def watch_bundles(
