@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Request, Response
 from app.answer import answer_dict, answer_json
 from app.inference import InferenceService, PredictionResult
 from app.inputs import read_predict_input
+from app.lean_route import TextQueryRoute
 from app.openapi_docs import PREDICT_BODY, error_responses
 from app.schemas import PredictResponse
 from app.timing import PhaseTimings
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], route_class=TextQueryRoute)  # no parameter solving
 
 ModelQuery = Annotated[
     str | None, Query(description="Bundle name or task set; a body field of the same name wins.")
