@@ -285,8 +285,10 @@ def stages_section(results: BenchResults) -> list[str]:
     if not runs:
         return []
     high = max(results.config.requests)
-    names = list(dict.fromkeys(row.stage for run in runs for row in run.stages or []))
-    header = " | ".join(f"{run.label} % | {run.label} CPU ms/req" for run in runs)
+    cells = [
+        {r.stage: f"{100 * r.share:.1f} | {fmt(r.cpu_ms_per_request)}" for r in run.stages or []}
+        for run in runs
+    ]
     lines = [
         f"## Per-stage CPU per request (c={high}, py-spy, one more pass after the measured ones)",
         "",
@@ -295,18 +297,46 @@ def stages_section(results: BenchResults) -> list[str]:
         "stage's share times the process CPU per request of that pass. Flame graphs: "
         f"`{results.config.stages_dir}/*.svg`.",
         "",
-        f"| stage | {header} |",
-        "|---|" + "---|---|" * len(runs),
+        *_table("stage", ("%", "CPU ms/req"), runs, cells),
     ]
-    for name in names:
-        cells = []
-        for run in runs:
-            row = next((r for r in run.stages or [] if r.stage == name), None)
-            cells.append(
-                "— | —" if row is None else f"{100 * row.share:.1f} | {fmt(row.cpu_ms_per_request)}"
-            )
-        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return [*lines, "", *threads_section(results)]
+
+
+def threads_section(results: BenchResults) -> list[str]:
+    """The same pass's CPU per request by thread role, as the kernel counted it."""
+    runs = [v.served for v in results.variants if v.served.threads]
+    if not runs:
+        return []
+    cells = [
+        {r.role: f"{r.threads} | {r.cpu_ms_per_request:.2f}" for r in run.threads or []}
+        for run in runs
+    ]
+    lines = [
+        "CPU per request by thread over the same pass, from /proc/PID/task (user + system time "
+        "the kernel gave each thread; py-spy's samples above also count a thread that is "
+        "runnable but waiting for a core or the GIL):",
+        "",
+        *_table("thread role", ("threads", "CPU ms/req"), runs, cells),
+    ]
+    totals = []
+    for run in runs:
+        rows = run.threads or []
+        totals.append(
+            f"{sum(r.threads for r in rows)} | {sum(r.cpu_ms_per_request for r in rows):.2f}"
+        )
+    lines.append(f"| all threads | {' | '.join(totals)} |")
     return [*lines, ""]
+
+
+def _table(
+    first: str, columns: tuple[str, str], runs: list[ServedRun], cells: list[dict[str, str]]
+) -> list[str]:
+    """A table with two columns per run and one row per key any run has (in first-seen order);
+    `cells[i][key]` holds run i's two cells, dashes where it has none."""
+    header = " | ".join(f"{run.label} {columns[0]} | {run.label} {columns[1]}" for run in runs)
+    keys = list(dict.fromkeys(key for by_key in cells for key in by_key))
+    rows = [f"| {key} | {' | '.join(c.get(key, '— | —') for c in cells)} |" for key in keys]
+    return [f"| {first} | {header} |", "|---|" + "---|---|" * len(runs), *rows]
 
 
 def _overlay_note(paths: tuple[str, ...]) -> list[str]:

@@ -31,6 +31,7 @@ from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
 from fusionserve.bench.server_metrics import batch_totals, batching
 from fusionserve.bench.server_rev import server_env
 from fusionserve.bench.stages import StageRow, stage_table
+from fusionserve.bench.thread_cpu import ThreadCpuRow, per_role, thread_cpu_s, thread_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_LABEL = "old student fp32"  # the student bundle from git history (--baseline-rev)
@@ -74,6 +75,7 @@ class ServedRun:
     open_loop: LoadResult | None = None  # Poisson arrivals at open_loop_fraction × max rate
     open_loop_rate: float | None = None  # the offered rate, requests/s
     stages: list[StageRow] | None = None  # per-stage CPU at the top concurrency (profiled pass)
+    threads: list[ThreadCpuRow] | None = None  # exact CPU by thread role, the same pass
     concurrent_runs: int = 1  # graph runs the server lets the model have at once (its /models)
     max_batch_size: int | None = None  # items per run at most, as the server resolved it
 
@@ -225,7 +227,7 @@ def _served_run(
             run.open_loop_rate = config.open_loop_fraction * run.max_rate
             run.open_loop = _open_loop(server, base_url, bundle, bodies, run.open_loop_rate, config)
             if config.stages_dir is not None and label in STAGE_LABELS:
-                run.stages = _stage_pass(label, server, base_url, bundle, bodies, config)
+                _stage_pass(run, server, base_url, bodies, config)
         run.peak_rss_mb = server.peak_rss_mb()
         return run
 
@@ -255,33 +257,39 @@ def _open_loop(
 
 
 def _stage_pass(
-    label: str,
+    run: ServedRun,
     server: ServerProcess,
     base_url: str,
-    bundle: str,
     bodies: list[tuple[bytes, str]],
     config: BenchConfig,
-) -> list[StageRow] | None:
+) -> None:
     """One more pass at the top concurrency under py-spy (after the measured ones, which it
-    would perturb): the flame graph and where each request's CPU went."""
+    would perturb): the flame graph, where each request's CPU went by stage, and each thread
+    role's CPU as the kernel counted it (`fusionserve.bench.thread_cpu`)."""
     assert config.stages_dir is not None
     top = max(config.requests)
-    slug = f"{label.replace(' ', '-')}-c{top}"
+    slug = f"{run.label.replace(' ', '-')}-c{top}"
     raw = config.stages_dir / f"{slug}.raw"
+    names = thread_names(server.pid)
     with recording(server.pid, raw):
+        before = thread_cpu_s(server.pid)
         load = asyncio.run(
             run_load(
-                f"{base_url}/predict?model={bundle}",
+                f"{base_url}/predict?model={run.bundle}",
                 bodies,
                 top,
                 config.requests[top],
                 server_cpu=lambda: cpu_seconds(server.pid),
             )
         )
+        after = thread_cpu_s(server.pid)
+    if names:
+        run.threads = per_role(before, after, names, load.requests)
     if not raw.is_file():
-        return None  # py-spy missing or not permitted
-    render(raw, config.stages_dir / f"{slug}.svg", f"{label}, c={top}, {load.requests} requests")
-    return stage_table(raw, load.server_cpu_ms_per_request)
+        return  # py-spy missing or not permitted
+    title = f"{run.label}, c={top}, {load.requests} requests"
+    render(raw, config.stages_dir / f"{slug}.svg", title)
+    run.stages = stage_table(raw, load.server_cpu_ms_per_request)
 
 
 def _variant(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fusionserve.bench.profile import py_spy
+from fusionserve.bench.thread_cpu import ROLES
 from fusionserve.cli import build_parser, main
 
 SECTIONS = (
@@ -33,7 +35,7 @@ def test_bench_tiny_run(
         "bench", "--bundle-dir", str(bench_bundle_dir), "--checkpoint", str(bench_checkpoint),
         "--datasets-root", str(medpix_root.parent), "--requests", "1:6,4:12", "--warmup", "2",
         "--samples", "4", "--single-items", "5", "--cold-starts", "2",
-        "--out", str(out), "--json", str(out_json),
+        "--out", str(out), "--json", str(out_json), "--stages", str(tmp_path / "stages"),
     ]  # fmt: skip
     assert main(argv) == 0
 
@@ -74,6 +76,14 @@ def test_bench_tiny_run(
             assert level["server_cpu_s"] > 0 and level["client_cpu_s"] > 0
         assert variant["served"]["peak_rss_mb"] > 0
     assert all(level["server_phases_ms"] == {} for level in data["naive"]["levels"])
+    profiled = data["variants"][0]["served"]  # --stages: the student fp32's profiled pass
+    if py_spy() is not None:
+        assert profiled["stages"] and (tmp_path / "stages" / "student-fp32-c4.svg").is_file()
+        roles = [row["role"] for row in profiled["threads"]]  # those that got a clock tick
+        known = [role for role, _ in ROLES]
+        assert roles and roles == [r for r in known if r in roles], roles  # named, in order
+        assert all(row["cpu_ms_per_request"] > 0 for row in profiled["threads"])
+        assert "| thread role | student fp32 threads | student fp32 CPU ms/req |" in report
 
     assert len(data["cold_starts_s"]) == 2 and all(s > 0 for s in data["cold_starts_s"])
     ratios = data["ratios"]
