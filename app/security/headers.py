@@ -10,7 +10,8 @@ browser and proxy caches (set on every API response unless a route chose its own
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALWAYS = {
@@ -24,6 +25,13 @@ API_ONLY = {
 }
 
 
+# (lower-case name, value) as ASGI carries them, encoded once
+RAW_HEADERS = tuple(
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in (ALWAYS | API_ONLY).items()
+)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,13 +40,18 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = ALWAYS | API_ONLY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    headers.setdefault(name, value)
+                message["headers"] = with_defaults(message.get("headers") or [])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def with_defaults(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus each of ours it did not set (one pass over its own, where
+    MutableHeaders.setdefault scanned them once per header: issue 26's event-loop profile)."""
+    present = [(name, value) for name, value in headers]
+    names = {name.lower() for name, _ in present}
+    return present + [pair for pair in RAW_HEADERS if pair[0] not in names]
