@@ -31,7 +31,13 @@ from fusionserve.bench.samples import Sample, load_dev_samples, multipart_body
 from fusionserve.bench.server_metrics import batch_totals, batching
 from fusionserve.bench.server_rev import server_env
 from fusionserve.bench.stages import StageRow, stage_table
-from fusionserve.bench.thread_cpu import ThreadCpuRow, per_role, thread_cpu_s, thread_names
+from fusionserve.bench.thread_cpu import (
+    ThreadCpuRow,
+    per_role,
+    stat_cpu_s,
+    thread_cpu_s,
+    thread_names,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE_LABEL = "old student fp32"  # the student bundle from git history (--baseline-rev)
@@ -123,11 +129,7 @@ class BenchResults:
 
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of a process (Linux /proc), None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_s(Path(f"/proc/{pid}/stat"))
 
 
 def _settings(overrides: Mapping[str, str], precision: str) -> Settings:

@@ -58,16 +58,22 @@ def parse_dump(dump: str) -> dict[int, str]:
     return {int(tid): name for tid, name in _DUMPED_THREAD.findall(dump)}
 
 
+def stat_cpu_s(stat: Path) -> float | None:
+    """utime + stime in seconds from a /proc stat file (a process's or a thread's), None when it
+    cannot be read (not Linux, or the process or thread is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_cpu_s(pid: int) -> dict[int, float]:
-    """Thread id → CPU seconds so far (user + system); threads gone meanwhile are skipped."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    """Thread id → CPU seconds so far; threads gone meanwhile are skipped."""
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        if (seconds := stat_cpu_s(task / "stat")) is not None:
+            found[int(task.name)] = seconds
     return found
 
 
